@@ -1,0 +1,313 @@
+/*
+ * consumer: poll loop, rebalance handling, offset storing and pausing for
+ * one consumer-group member.  Everything but `running` and `n_assigned`
+ * belongs to the consumer's thread (and to main after the thread is joined).
+ */
+#include "consumer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "kafka.h"
+#include "log.h"
+#include "offsets.h"
+#include "pipeline.h"
+
+struct consumer {
+    char *name;
+    rd_kafka_t *rk;
+    struct consumer_handler h;
+    struct pipeline *pl;
+    struct offsets *offsets;
+    pthread_t thread;
+    atomic_int running;
+    atomic_int n_assigned;
+    rd_kafka_topic_partition_list_t *assigned; /* current assignment */
+    rd_kafka_topic_partition_list_t *held;     /* partitions paused by the handler */
+    int bp_paused;                             /* paused for backpressure */
+};
+
+static void store_offsets(struct consumer *c)
+{
+    rd_kafka_topic_partition_list_t *list = offsets_collect(c->offsets);
+    if (list == NULL) {
+        return;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_debug("%s: offsets_store: %s", c->name, rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static int is_held(const struct consumer *c, const char *topic, int32_t partition)
+{
+    return rd_kafka_topic_partition_list_find(c->held, topic, partition) != NULL;
+}
+
+static void set_paused(struct consumer *c, const char *topic, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition);
+    if (pause) {
+        rd_kafka_pause_partitions(c->rk, one);
+    } else {
+        rd_kafka_resume_partitions(c->rk, one);
+    }
+    rd_kafka_topic_partition_list_destroy(one);
+}
+
+/* Applies backpressure: pause everything when saturated, resume what the
+ * handler does not hold when there is room again. */
+static void backpressure(struct consumer *c)
+{
+    if (!c->bp_paused && pipeline_saturated(c->pl)) {
+        rd_kafka_pause_partitions(c->rk, c->assigned);
+        c->bp_paused = 1;
+        log_debug("%s: pipeline full, consumption paused", c->name);
+    } else if (c->bp_paused && pipeline_has_room(c->pl)) {
+        c->bp_paused = 0;
+        for (int i = 0; i < c->assigned->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &c->assigned->elems[i];
+            if (!is_held(c, tp->topic, tp->partition)) {
+                set_paused(c, tp->topic, tp->partition, 0);
+            }
+        }
+        log_debug("%s: consumption resumed", c->name);
+    }
+}
+
+void consumer_hold(struct consumer *c, const char *topic, int32_t partition)
+{
+    if (!is_held(c, topic, partition)) {
+        rd_kafka_topic_partition_list_add(c->held, topic, partition);
+    }
+    set_paused(c, topic, partition, 1);
+}
+
+void consumer_unhold(struct consumer *c, const char *topic, int32_t partition)
+{
+    rd_kafka_topic_partition_list_del(c->held, topic, partition);
+    if (!c->bp_paused) {
+        set_paused(c, topic, partition, 0);
+    }
+}
+
+static void revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    if (c->h.on_revoke != NULL) {
+        c->h.on_revoke(c, parts, c->h.arg);
+    }
+    /* What is resolved is stored and committed before the partitions go, so
+     * the next owner does not deliver it again. */
+    store_offsets(c);
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        log_warn("%s: commit on revoke: %s", c->name, rd_kafka_err2str(err));
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        offsets_forget(c->offsets, parts->elems[i].topic, parts->elems[i].partition);
+        rd_kafka_topic_partition_list_del(c->held, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+        rd_kafka_topic_partition_list_del(c->assigned, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct consumer *c = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_json(LVL_INFO, "partitions assigned",
+                 json_pack("{s:s, s:i}", "consumer", c->name, "count", parts->cnt));
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e != NULL) {
+                log_error("%s: assign: %s", c->name, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_list_add(c->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        }
+        if (c->bp_paused) {
+            rd_kafka_pause_partitions(rk, parts);
+        }
+    } else {
+        log_json(LVL_INFO, "partitions revoked",
+                 json_pack("{s:s, s:i}", "consumer", c->name, "count", parts->cnt));
+        revoke(c, parts);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e != NULL) {
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    }
+    atomic_store(&c->n_assigned, c->assigned->cnt);
+}
+
+static void *consumer_main(void *arg)
+{
+    struct consumer *c = arg;
+    int64_t wait_ms = 100;
+    while (atomic_load(&c->running) && !atomic_load(&kafka_fatal)) {
+        backpressure(c);
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, (int)wait_ms);
+        if (rkm != NULL) {
+            if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                c->h.on_message(c, rkm, c->h.arg);
+            } else {
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    log_json(LVL_WARN, "consumer error",
+                             json_pack("{s:s, s:s}", "consumer", c->name, "error",
+                                       rd_kafka_message_errstr(rkm)));
+                }
+                rd_kafka_message_destroy(rkm);
+            }
+        }
+        wait_ms = 100;
+        if (c->h.on_tick != NULL) {
+            int64_t next = c->h.on_tick(c, c->h.arg);
+            if (next >= 0 && next < wait_ms) {
+                wait_ms = next;
+            }
+        }
+        if (c->bp_paused) {
+            wait_ms = 10; /* notice room promptly */
+        }
+        store_offsets(c);
+    }
+    return NULL;
+}
+
+int consumer_start(struct consumer **cp, const struct conf *conf, const char *bootstrap,
+                   const struct consumer_opts *opts, const struct consumer_handler *h,
+                   struct pipeline *pl, char *errstr, size_t errstr_size)
+{
+    char client_id[128];
+    snprintf(client_id, sizeof(client_id), "webhook-bridge-%s", opts->name);
+    rd_kafka_conf_t *kconf = kafka_conf_new(conf, bootstrap, client_id, errstr, errstr_size);
+    if (kconf == NULL) {
+        return -1;
+    }
+    const char *base[] = {"group.id", opts->group_id, "enable.auto.offset.store", "false",
+                          "enable.auto.commit", "true", "auto.offset.reset", "earliest", NULL};
+    for (const char *const *kv = base; *kv != NULL; kv += 2) {
+        if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
+            goto fail;
+        }
+    }
+    for (const char *const *kv = opts->extra; kv != NULL && *kv != NULL; kv += 2) {
+        if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
+            goto fail;
+        }
+    }
+    /* The user's properties win over our defaults, except the four above. */
+    for (size_t i = 0; i < conf->kafka.n_properties; i++) {
+        const char *prop = conf->kafka.properties[i];
+        const char *eq = strchr(prop, '=');
+        char *name = xstrndup(prop, (size_t)(eq - prop));
+        int rc = 0;
+        if (strcmp(name, "group.id") != 0 && strcmp(name, "enable.auto.offset.store") != 0) {
+            rc = kafka_conf_set(kconf, name, eq + 1, errstr, errstr_size);
+        }
+        free(name);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
+    struct consumer *c = xcalloc(1, sizeof(*c));
+    c->name = xstrdup(opts->name);
+    c->h = *h;
+    c->pl = pl;
+    c->offsets = offsets_new();
+    c->assigned = rd_kafka_topic_partition_list_new(8);
+    c->held = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
+    rd_kafka_conf_set_opaque(kconf, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, (size_t)errstr_size);
+    if (c->rk == NULL) {
+        offsets_destroy(c->offsets);
+        rd_kafka_topic_partition_list_destroy(c->assigned);
+        rd_kafka_topic_partition_list_destroy(c->held);
+        free(c->name);
+        free(c);
+        goto fail;
+    }
+    kconf = NULL;
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, opts->subscription, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "%s: subscribe to %s: %s", opts->name, opts->subscription,
+                  rd_kafka_err2str(err));
+        *cp = c;
+        consumer_close(c);
+        *cp = NULL;
+        return -1;
+    }
+    atomic_init(&c->running, 1);
+    if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+        util_errf(errstr, errstr_size, "%s: cannot start thread", opts->name);
+        atomic_store(&c->running, 0);
+        consumer_close(c);
+        return -1;
+    }
+    *cp = c;
+    return 0;
+fail:
+    if (kconf != NULL) {
+        rd_kafka_conf_destroy(kconf);
+    }
+    return -1;
+}
+
+void consumer_stop(struct consumer *c)
+{
+    if (c != NULL && atomic_exchange(&c->running, 0)) {
+        pthread_join(c->thread, NULL);
+    }
+}
+
+void consumer_close(struct consumer *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    consumer_stop(c);
+    store_offsets(c);
+    /* Leaves the group: the revoke callback commits what was stored. */
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("%s: close: %s", c->name, rd_kafka_err2str(err));
+    }
+    rd_kafka_destroy(c->rk);
+    offsets_destroy(c->offsets);
+    rd_kafka_topic_partition_list_destroy(c->assigned);
+    rd_kafka_topic_partition_list_destroy(c->held);
+    free(c->name);
+    free(c);
+}
+
+struct offsets *consumer_offsets(struct consumer *c)
+{
+    return c->offsets;
+}
+
+int consumer_assigned(const struct consumer *c)
+{
+    return atomic_load(&((struct consumer *)c)->n_assigned) > 0;
+}

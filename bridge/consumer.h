@@ -1,0 +1,64 @@
+/*
+ * consumer: a consumer-group member on its own thread, shared by the events
+ * consumer (router) and the delay scheduler (retry).  It owns the
+ * rd_kafka_t, the offsets tracker and the pause state: a partition is paused
+ * while the pipeline is saturated (backpressure) or while its handler holds
+ * it (a delay record not yet due).  Offsets are stored with the
+ * contiguous-prefix rule and committed by librdkafka's auto-commit, and
+ * synchronously on revoke and close.
+ *
+ * Threads: consumer_start/stop/close on main; the handler's callbacks and
+ * consumer_hold/unhold/offsets on the consumer's thread only.
+ */
+#ifndef BRIDGE_CONSUMER_H
+#define BRIDGE_CONSUMER_H
+
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "util.h"
+
+struct conf;
+struct consumer;
+struct offsets;
+struct pipeline;
+
+struct consumer_handler {
+    /* A record (not an error event).  The handler owns rkm. */
+    void (*on_message)(struct consumer *c, rd_kafka_message_t *rkm, void *arg);
+    /* Each loop turn; returns ms until it next needs a turn (or -1). */
+    int64_t (*on_tick)(struct consumer *c, void *arg);
+    /* Partitions about to be revoked, before their offsets are committed. */
+    void (*on_revoke)(struct consumer *c, const rd_kafka_topic_partition_list_t *parts, void *arg);
+    void *arg;
+};
+
+struct consumer_opts {
+    const char *name;         /* "events", "delay": for logs and client.id */
+    const char *group_id;
+    const char *subscription; /* a topic, or a regex starting with '^' */
+    const char *const *extra; /* more "name", "value" librdkafka defaults; NULL-terminated */
+};
+
+int consumer_start(struct consumer **cp, const struct conf *conf, const char *bootstrap,
+                   const struct consumer_opts *opts, const struct consumer_handler *h,
+                   struct pipeline *pl, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+
+/* Stops consuming and joins the thread; the handle stays open. */
+void consumer_stop(struct consumer *c);
+
+/* Stores what is resolved, leaves the group (committing) and frees
+ * everything.  Call after the pipeline has drained.  Thread: main. */
+void consumer_close(struct consumer *c);
+
+struct offsets *consumer_offsets(struct consumer *c);
+
+/* Pauses / resumes one partition for the handler (consumer thread). */
+void consumer_hold(struct consumer *c, const char *topic, int32_t partition);
+void consumer_unhold(struct consumer *c, const char *topic, int32_t partition);
+
+/* 1 once the group has assigned this member at least one partition. */
+int consumer_assigned(const struct consumer *c);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * deliver: the delivery workers.  Each of delivery.workers threads owns one
+ * libcurl multi handle and drives many concurrent POSTs on it (keep-alive
+ * connection reuse, HTTP/2 where offered), never one blocking request per
+ * thread.  Deliveries arrive through each worker's queue (any thread may
+ * submit; curl_multi_wakeup wakes the worker) and are spread round-robin.
+ * Each worker caps its own in-flight transfers per endpoint at
+ * ceil(endpoint_max_in_flight / workers); the rest wait in that worker, in
+ * order.  The global bound (max_in_flight) is kept by the callers, who stop
+ * consuming when it is reached.
+ */
+#ifndef BRIDGE_DELIVER_H
+#define BRIDGE_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct delivery;
+struct deliver;
+
+/* Called on a worker thread when an attempt has finished: the attempt is
+ * appended to dl->attempts, dl->outcome and dl->retry_after_ms are set, and
+ * the callback owns dl from then on.  At stop, deliveries never started are
+ * handed back with outcome OUTCOME_NONE and no attempt added. */
+typedef void deliver_done_cb(struct delivery *dl, void *opaque);
+
+struct deliver_opts {
+    int workers;
+    int endpoint_max_in_flight;
+    int64_t connect_timeout_ms;
+    int64_t timeout_ms;
+    const char *user_agent; /* "webhook-bridge/<version>" */
+};
+
+/* Starts the workers.  Thread: main, before consumers start. */
+int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_done_cb *done,
+                  void *opaque, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+
+/* Queues dl for an attempt now; ownership passes to the workers.  Any thread.
+ * The request is POST dl->url with dl->body and the Standard Webhooks
+ * headers; the attempt is timestamped when it is sent. */
+void deliver_submit(struct deliver *d, struct delivery *dl);
+
+/* Stops the workers: transfers in progress finish (each is bounded by the
+ * timeout) until deadline_ms (util_mono_ms clock), after which they are
+ * aborted and reported with an attempt whose error is "aborted"; queued
+ * deliveries not yet started are reported with OUTCOME_NONE.  Every
+ * delivery submitted is handed to the callback exactly once before this
+ * returns.  Thread: main. */
+void deliver_stop(struct deliver *d, int64_t deadline_ms);
+
+/* Deliveries handed to the workers and not yet given to the callback. */
+long deliver_in_flight(const struct deliver *d);
+
+#endif

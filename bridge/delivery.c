@@ -1,0 +1,278 @@
+/*
+ * delivery: the (event, endpoint) object that travels from the consumer to
+ * the workers, the producer and the delay topics, and its JSON record form.
+ * A delivery has one owner at a time (see delivery.h); only the payload is
+ * shared, through an atomic reference count.
+ */
+#include "delivery.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct payload *payload_new(const void *data, size_t len)
+{
+    struct payload *p = xmalloc(sizeof(*p) + len + 1);
+    atomic_init(&p->refs, 1);
+    p->len = len;
+    memcpy(p->data, data, len);
+    p->data[len] = '\0';
+    return p;
+}
+
+struct payload *payload_ref(struct payload *p)
+{
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    return p;
+}
+
+void payload_unref(struct payload *p)
+{
+    if (p != NULL && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        free(p);
+    }
+}
+
+struct delivery *delivery_new(const char *event_id, const char *event_type,
+                              const char *account_id, const char *endpoint_id,
+                              const char *url, struct payload *body)
+{
+    struct delivery *dl = xcalloc(1, sizeof(*dl));
+    util_uuid4(dl->id);
+    dl->event_id = xstrdup(event_id);
+    dl->event_type = xstrdup(event_type);
+    dl->account_id = xstrdup(account_id);
+    dl->endpoint_id = xstrdup(endpoint_id);
+    dl->url = xstrdup(url);
+    dl->body = payload_ref(body);
+    dl->source_partition = -1;
+    dl->source_offset = -1;
+    return dl;
+}
+
+void delivery_destroy(struct delivery *dl)
+{
+    if (dl == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < dl->n_attempts; i++) {
+        free(dl->attempts[i].error);
+    }
+    free(dl->attempts);
+    free(dl->event_id);
+    free(dl->event_type);
+    free(dl->account_id);
+    free(dl->endpoint_id);
+    free(dl->url);
+    free(dl->source_topic);
+    free(dl->replayed_from);
+    payload_unref(dl->body);
+    free(dl);
+}
+
+struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t duration_ms,
+                                     int status, const char *error)
+{
+    dl->attempts = xrealloc(dl->attempts, (dl->n_attempts + 1) * sizeof(*dl->attempts));
+    struct attempt *a = &dl->attempts[dl->n_attempts];
+    a->n = (int)dl->n_attempts + 1;
+    a->at_ms = at_ms;
+    a->duration_ms = duration_ms;
+    a->status = status;
+    a->error = error != NULL ? xstrndup(error, strnlen(error, ATTEMPT_ERROR_MAX)) : NULL;
+    dl->n_attempts++;
+    return a;
+}
+
+const struct attempt *delivery_last_attempt(const struct delivery *dl)
+{
+    return dl->n_attempts > 0 ? &dl->attempts[dl->n_attempts - 1] : NULL;
+}
+
+void delivery_set_source(struct delivery *dl, const char *topic, int32_t partition, int64_t offset)
+{
+    free(dl->source_topic);
+    dl->source_topic = xstrdup(topic);
+    dl->source_partition = partition;
+    dl->source_offset = offset;
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    if (ms <= 0) {
+        return json_null();
+    }
+    char buf[UTIL_TIME_LEN];
+    util_format_time(ms, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+/* Everything but the event, which is spliced in as raw bytes. */
+static json_t *record_object(const struct delivery *dl)
+{
+    json_t *attempts = json_array();
+    for (size_t i = 0; i < dl->n_attempts; i++) {
+        const struct attempt *a = &dl->attempts[i];
+        json_array_append_new(
+            attempts, json_pack("{s:i, s:o, s:I, s:o, s:o}", "attempt", a->n, "at",
+                                time_or_null(a->at_ms), "durationMs", (json_int_t)a->duration_ms,
+                                "status", a->status > 0 ? json_integer(a->status) : json_null(),
+                                "error", a->error != NULL ? json_string(a->error) : json_null()));
+    }
+    json_t *source = json_pack("{s:s?, s:i, s:I}", "topic", dl->source_topic, "partition",
+                               (int)dl->source_partition, "offset", (json_int_t)dl->source_offset);
+    json_t *obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "version", 1,
+                            "deliveryId", dl->id, "eventId", dl->event_id, "eventType",
+                            dl->event_type, "accountId", dl->account_id, "endpointId",
+                            dl->endpoint_id, "endpointUrl", dl->url, "firstAttemptAt",
+                            time_or_null(dl->first_attempt_ms), "nextAttemptAt",
+                            time_or_null(dl->due_ms), "attempts", attempts, "source", source);
+    if (dl->replayed_from != NULL) {
+        json_object_set_new(obj, "replayedFrom", json_string(dl->replayed_from));
+    }
+    return obj;
+}
+
+/* Serialises obj and appends ,"event":<body>} so the Event object is kept
+ * byte for byte as it arrived. */
+static char *splice_event(json_t *obj, const struct payload *body, size_t *lenp)
+{
+    char *head = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (head == NULL) {
+        abort(); /* only on out-of-memory */
+    }
+    size_t hlen = strlen(head); /* ends with '}' */
+    static const char key[] = ",\"event\":";
+    size_t len = hlen - 1 + sizeof(key) - 1 + body->len + 1;
+    char *out = xmalloc(len + 1);
+    memcpy(out, head, hlen - 1);
+    memcpy(out + hlen - 1, key, sizeof(key) - 1);
+    memcpy(out + hlen - 1 + sizeof(key) - 1, body->data, body->len);
+    out[len - 1] = '}';
+    out[len] = '\0';
+    free(head);
+    *lenp = len;
+    return out;
+}
+
+char *delivery_to_record(const struct delivery *dl, size_t *lenp)
+{
+    json_t *obj = record_object(dl);
+    char *out = splice_event(obj, dl->body, lenp);
+    json_decref(obj);
+    return out;
+}
+
+char *delivery_to_dead_letter(const struct delivery *dl, const char *reason,
+                              int64_t dead_lettered_at_ms, size_t *lenp)
+{
+    json_t *obj = record_object(dl);
+    json_object_set_new(obj, "reason", json_string(reason));
+    json_object_set_new(obj, "deadLetteredAt", time_or_null(dead_lettered_at_ms));
+    char *out = splice_event(obj, dl->body, lenp);
+    json_decref(obj);
+    return out;
+}
+
+static int get_time(json_t *obj, const char *key, int64_t *ms, char *errstr, size_t errstr_size)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_null(v)) {
+        *ms = 0;
+        return 0;
+    }
+    if (!json_is_string(v) || util_parse_time(json_string_value(v), ms) != 0) {
+        util_errf(errstr, errstr_size, "\"%s\" must be an RFC 3339 time", key);
+        return -1;
+    }
+    return 0;
+}
+
+struct delivery *delivery_from_record(const void *value, size_t len, char *errstr,
+                                      size_t errstr_size)
+{
+    struct delivery *dl = NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(value, len, 0, &jerr);
+    if (root == NULL) {
+        util_errf(errstr, errstr_size, "delivery record is not valid JSON: %s", jerr.text);
+        goto out;
+    }
+    int version = 0;
+    const char *id, *event_id, *event_type, *account_id, *endpoint_id, *url;
+    json_t *event, *attempts, *source;
+    if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+                       "version", &version, "deliveryId", &id, "eventId", &event_id, "eventType",
+                       &event_type, "accountId", &account_id, "endpointId", &endpoint_id,
+                       "endpointUrl", &url, "event", &event, "attempts", &attempts, "source",
+                       &source) != 0) {
+        util_errf(errstr, errstr_size, "delivery record: %s", jerr.text);
+        goto out;
+    }
+    if (version != 1) {
+        util_errf(errstr, errstr_size, "delivery record version %d is not supported (expected 1)",
+                  version);
+        goto out;
+    }
+    if (!json_is_object(event) || !json_is_array(attempts) || !json_is_object(source) ||
+        !util_is_uuid(id)) {
+        util_errf(errstr, errstr_size,
+                  "delivery record: event must be an object, attempts an array, source an "
+                  "object and deliveryId a UUID");
+        goto out;
+    }
+    char *body = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (body == NULL) {
+        util_errf(errstr, errstr_size, "delivery record: event cannot be serialised");
+        goto out;
+    }
+    struct payload *p = payload_new(body, strlen(body));
+    free(body);
+    dl = delivery_new(event_id, event_type, account_id, endpoint_id, url, p);
+    payload_unref(p);
+    memcpy(dl->id, id, UTIL_UUID_LEN - 1);
+    dl->id[UTIL_UUID_LEN - 1] = '\0';
+
+    if (get_time(root, "firstAttemptAt", &dl->first_attempt_ms, errstr, errstr_size) != 0 ||
+        get_time(root, "nextAttemptAt", &dl->due_ms, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(attempts, i, a)
+    {
+        json_int_t dur = 0;
+        json_t *status = NULL, *error = NULL;
+        const char *at = NULL;
+        int64_t at_ms = 0;
+        if (json_unpack_ex(a, &jerr, 0, "{s:s, s:I, s?o, s?o}", "at", &at, "durationMs", &dur,
+                           "status", &status, "error", &error) != 0 ||
+            util_parse_time(at, &at_ms) != 0) {
+            util_errf(errstr, errstr_size, "delivery record: attempt %zu is malformed", i + 1);
+            goto fail;
+        }
+        delivery_add_attempt(dl, at_ms, dur, json_is_integer(status) ? (int)json_integer_value(status) : 0,
+                             json_is_string(error) ? json_string_value(error) : NULL);
+    }
+    const char *stopic = NULL;
+    int spart = -1;
+    json_int_t soff = -1;
+    if (json_unpack_ex(source, &jerr, 0, "{s?s, s?i, s?I}", "topic", &stopic, "partition", &spart,
+                       "offset", &soff) != 0) {
+        util_errf(errstr, errstr_size, "delivery record: source: %s", jerr.text);
+        goto fail;
+    }
+    if (stopic != NULL) {
+        delivery_set_source(dl, stopic, spart, soff);
+    }
+    json_t *rf = json_object_get(root, "replayedFrom");
+    if (json_is_string(rf)) {
+        dl->replayed_from = xstrdup(json_string_value(rf));
+    }
+    goto out;
+fail:
+    delivery_destroy(dl);
+    dl = NULL;
+out:
+    json_decref(root);
+    return dl;
+}

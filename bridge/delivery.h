@@ -1,0 +1,111 @@
+/*
+ * delivery: one (event, endpoint) pair on its way, with its attempt history,
+ * and its record form on the delay and dead-letter topics (DESIGN section 3).
+ *
+ * Ownership: a delivery has exactly one owner at a time: the thread that
+ * created it, then the delivery workers (deliver_submit), then the done
+ * callback, then the producer's delivery report.  Whoever holds it may
+ * change it; nobody else reads it.  The body is shared, immutable and
+ * reference counted, so the deliveries of one event share one copy.
+ */
+#ifndef BRIDGE_DELIVERY_H
+#define BRIDGE_DELIVERY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+struct offsets_entry;
+
+/* An immutable, reference-counted byte buffer (the Event JSON). */
+struct payload {
+    atomic_int refs;
+    size_t len;
+    char data[]; /* NUL-terminated after len bytes */
+};
+
+struct payload *payload_new(const void *data, size_t len);
+struct payload *payload_ref(struct payload *p);
+void payload_unref(struct payload *p);
+
+/* What an attempt's answer means, decided where the answer is read. */
+enum delivery_outcome {
+    OUTCOME_NONE = 0, /* not attempted (e.g. aborted at shutdown before it started) */
+    OUTCOME_SUCCESS,  /* 2xx */
+    OUTCOME_RETRY,    /* any other answer or transport error: retried within the window */
+    OUTCOME_GONE,     /* 410 Gone: permanent */
+};
+
+#define ATTEMPT_ERROR_MAX 256
+
+struct attempt {
+    int n;               /* 1-based attempt number */
+    int64_t at_ms;       /* epoch ms when the request started */
+    int64_t duration_ms; /* until the answer or the error */
+    int status;          /* HTTP status, 0 when there was no answer */
+    char *error;         /* NULL, or the transport error ("timeout", ...) */
+};
+
+struct delivery {
+    struct delivery *next; /* link for whichever queue holds it */
+
+    char id[UTIL_UUID_LEN]; /* deliveryId */
+    char *event_id;
+    char *event_type;
+    char *account_id;
+    char *endpoint_id;
+    char *url;              /* the endpoint's URL when dispatched */
+    struct payload *body;   /* the Event object JSON, POSTed as is */
+
+    int64_t first_attempt_ms; /* 0 until the first attempt */
+    int64_t due_ms;           /* nominal due time of the next attempt */
+    struct attempt *attempts;
+    size_t n_attempts;
+
+    char *source_topic;       /* where the event came from */
+    int32_t source_partition;
+    int64_t source_offset;
+    char *replayed_from;      /* reserved for the dead-letter tool; NULL */
+
+    /* Set by the worker after an attempt. */
+    enum delivery_outcome outcome;
+    int64_t retry_after_ms; /* 0, or the epoch ms a Retry-After asked us to wait until */
+
+    /* Bookkeeping of the thread that consumed the record. */
+    struct offsets_entry *entry; /* released once the delivery is resolved */
+    int64_t record_ts_ms;        /* the consumed record's Kafka timestamp (latency) */
+};
+
+/* A new delivery for an event (fields copied, body referenced), with a
+ * fresh deliveryId and no attempts. */
+struct delivery *delivery_new(const char *event_id, const char *event_type,
+                              const char *account_id, const char *endpoint_id,
+                              const char *url, struct payload *body);
+void delivery_destroy(struct delivery *dl);
+
+/* Appends an attempt (number n_attempts+1); error may be NULL.  Returns it. */
+struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t duration_ms,
+                                     int status, const char *error);
+const struct attempt *delivery_last_attempt(const struct delivery *dl);
+
+void delivery_set_source(struct delivery *dl, const char *topic, int32_t partition, int64_t offset);
+
+/* The delay-topic record value (DESIGN section 3), as a malloc'd string;
+ * *lenp gets its length.  The event is embedded byte for byte. */
+char *delivery_to_record(const struct delivery *dl, size_t *lenp);
+
+/* The dead-letter record value: the delay record plus "reason" and
+ * "deadLetteredAt". */
+char *delivery_to_dead_letter(const struct delivery *dl, const char *reason,
+                              int64_t dead_lettered_at_ms, size_t *lenp);
+
+/* Parses a delay-topic record value back into a delivery.  Returns NULL with
+ * the reason in errstr when the record is not a valid delivery record. */
+struct delivery *delivery_from_record(const void *value, size_t len, char *errstr,
+                                      size_t errstr_size);
+
+#endif

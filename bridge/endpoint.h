@@ -1,0 +1,52 @@
+/*
+ * endpoint: one registered webhook endpoint (id, account, URL, event types,
+ * secrets) and the rule that decides whether it wants an event.  An endpoint
+ * is immutable once built; the registry shares it between threads read-only.
+ */
+#ifndef BRIDGE_ENDPOINT_H
+#define BRIDGE_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+#define ENDPOINT_ID_MAX 128
+
+struct endpoint {
+    char *id;
+    char *account_id;    /* a UUID, or "*" for every account */
+    char *url;           /* http:// or https:// */
+    char **event_types;  /* "Subscribe", ...; a single "*" matches every type */
+    size_t n_event_types;
+    char **secrets;      /* "whsec_..." (used for signing) */
+    size_t n_secrets;
+    bool enabled;
+    char *description;
+};
+
+/* Allocates an empty endpoint (enabled, no types, no secrets). */
+struct endpoint *endpoint_new(void);
+/* Deep copy. */
+struct endpoint *endpoint_dup(const struct endpoint *ep);
+void endpoint_destroy(struct endpoint *ep);
+
+/* Adds an event type / a secret (copied). */
+void endpoint_add_event_type(struct endpoint *ep, const char *type);
+void endpoint_add_secret(struct endpoint *ep, const char *secret);
+
+/* 1 when ep is enabled and wants an event of this account and type. */
+int endpoint_matches(const struct endpoint *ep, const char *account_id, const char *event_type);
+
+/* Checks an endpoint id: 1-128 characters of [A-Za-z0-9._:-]. */
+int endpoint_check_id(const char *id, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+/* Checks a URL: absolute http:// or https:// with a host, parsed by libcurl's
+ * URL API; no user:password part. */
+int endpoint_check_url(const char *url, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+/* Checks an account id: a UUID or "*". */
+int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+/* Checks a signing secret: "whsec_" then standard base64 of a non-empty key.
+ * The message never quotes the secret. */
+int endpoint_check_secret(const char *secret, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+
+#endif

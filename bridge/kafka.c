@@ -1,0 +1,299 @@
+/*
+ * kafka: client configuration, callbacks, the embedded cluster and topic
+ * creation.  The log and error callbacks run on librdkafka's internal
+ * threads: they only format a log line (rate-limited for repeated errors)
+ * or set kafka_fatal.
+ */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka_mock.h>
+
+#include "conf.h"
+#include "log.h"
+#include "schedule.h"
+
+atomic_int kafka_fatal;
+
+struct kafka_cluster {
+    rd_kafka_t *rk; /* hosts the mock cluster */
+    rd_kafka_mock_cluster_t *mcluster;
+};
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum log_level lvl = level <= 3 ? LVL_ERROR : level == 4 ? LVL_WARN : level <= 6 ? LVL_INFO
+                                                                                      : LVL_DEBUG;
+    if (!log_enabled(lvl)) {
+        return;
+    }
+    log_json(lvl, buf, json_pack("{s:s, s:s}", "component", "librdkafka", "client", rd_kafka_name(rk)));
+    (void)fac;
+}
+
+/* Repeated errors (a broker down) are logged once per 10 s per code. */
+#define ERROR_LOG_INTERVAL_MS 10000
+#define ERROR_SLOTS 64
+
+static atomic_llong error_last_ms[ERROR_SLOTS];
+static atomic_llong error_suppressed[ERROR_SLOTS];
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        log_json(LVL_ERROR, "fatal Kafka error: shutting down",
+                 json_pack("{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "error",
+                           rd_kafka_err2name(orig), "reason", buf));
+        atomic_store(&kafka_fatal, 1);
+        return;
+    }
+    size_t slot = (size_t)(err < 0 ? -err : err) % ERROR_SLOTS;
+    long long now = util_mono_ms();
+    long long last = atomic_load(&error_last_ms[slot]);
+    if (last != 0 && now - last < ERROR_LOG_INTERVAL_MS) {
+        atomic_fetch_add(&error_suppressed[slot], 1);
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&error_last_ms[slot], &last, now)) {
+        atomic_fetch_add(&error_suppressed[slot], 1);
+        return;
+    }
+    long long suppressed = atomic_exchange(&error_suppressed[slot], 0);
+    log_json(LVL_WARN, "Kafka error (librdkafka retries)",
+             json_pack("{s:s, s:s, s:s, s:I}", "client", rd_kafka_name(rk), "error",
+                       rd_kafka_err2name(err), "reason", reason, "suppressed",
+                       (json_int_t)suppressed));
+}
+
+int kafka_conf_set(rd_kafka_conf_t *kconf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size)
+{
+    char why[256];
+    if (rd_kafka_conf_set(kconf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        util_errf(errstr, errstr_size, "librdkafka property %s: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct conf *conf, const char *bootstrap,
+                                const char *client_id, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(kconf, log_cb);
+    rd_kafka_conf_set_error_cb(kconf, error_cb);
+    if (kafka_conf_set(kconf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0 ||
+        kafka_conf_set(kconf, "client.id", client_id, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    for (size_t i = 0; i < conf->kafka.n_properties; i++) {
+        const char *prop = conf->kafka.properties[i];
+        const char *eq = strchr(prop, '=');
+        if (eq == NULL) {
+            util_errf(errstr, errstr_size, "kafka.properties: \"%s\" is not name=value", prop);
+            goto fail;
+        }
+        char *name = xstrndup(prop, (size_t)(eq - prop));
+        int rc = kafka_conf_set(kconf, name, eq + 1, errstr, errstr_size);
+        free(name);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
+    return kconf;
+fail:
+    rd_kafka_conf_destroy(kconf);
+    return NULL;
+}
+
+int kafka_cluster_start(struct kafka_cluster **kcp, int brokers, char *bootstrap, size_t size,
+                        char *errstr, size_t errstr_size)
+{
+    char why[256];
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(kconf, log_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, why, sizeof(why));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(kconf);
+        util_errf(errstr, errstr_size, "embedded cluster: %s", why);
+        return -1;
+    }
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);
+    if (mc == NULL) {
+        rd_kafka_destroy(rk);
+        util_errf(errstr, errstr_size, "embedded cluster: rd_kafka_mock_cluster_new failed");
+        return -1;
+    }
+    struct kafka_cluster *kc = xcalloc(1, sizeof(*kc));
+    kc->rk = rk;
+    kc->mcluster = mc;
+    snprintf(bootstrap, size, "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    *kcp = kc;
+    return 0;
+}
+
+void kafka_cluster_stop(struct kafka_cluster *kc)
+{
+    if (kc == NULL) {
+        return;
+    }
+    rd_kafka_mock_cluster_destroy(kc->mcluster);
+    rd_kafka_destroy(kc->rk);
+    free(kc);
+}
+
+void kafka_delay_regex(const struct conf *conf, char *buf, size_t size)
+{
+    /* Topic names are [A-Za-z0-9._-]: only '.' needs escaping. */
+    size_t n = 0;
+    buf[n++] = '^';
+    for (const char *p = conf->kafka.delay_prefix; *p != '\0' && n + 3 < size; p++) {
+        if (*p == '.') {
+            buf[n++] = '\\';
+        }
+        buf[n++] = *p;
+    }
+    snprintf(buf + n, size - n, "-[0-9]+(ms|s|m|h)$");
+}
+
+struct topic_spec {
+    char name[256];
+    const char *policy; /* cleanup.policy */
+    const char *retention_ms;
+};
+
+static size_t needed_topics(const struct conf *conf, struct topic_spec *out, size_t max)
+{
+    size_t n = 0;
+    struct {
+        const char *name;
+        const char *policy;
+        const char *retention;
+    } fixed[] = {
+        {conf->kafka.events_topic, "delete", NULL},
+        {conf->kafka.endpoints_topic, "compact", NULL},
+        {conf->kafka.dead_letter_topic, "delete", "2592000000"}, /* 30 days: for inspection */
+        {conf->kafka.attempts_topic, "delete", "604800000"},     /* 7 days */
+    };
+    for (size_t i = 0; i < WB_ARRAY_LEN(fixed) && n < max; i++) {
+        if (fixed[i].name[0] == '\0') {
+            continue; /* attempts log turned off */
+        }
+        snprintf(out[n].name, sizeof(out[n].name), "%s", fixed[i].name);
+        out[n].policy = fixed[i].policy;
+        out[n].retention_ms = fixed[i].retention;
+        n++;
+    }
+    int64_t intervals[64];
+    size_t ni = schedule_distinct_intervals(conf, intervals, WB_ARRAY_LEN(intervals) - 1);
+    intervals[ni++] = 0; /* <prefix>-0s: due at once (replays) */
+    for (size_t i = 0; i < ni && n < max; i++) {
+        schedule_topic_name(conf->kafka.delay_prefix, intervals[i], out[n].name,
+                            sizeof(out[n].name));
+        out[n].policy = "delete";
+        out[n].retention_ms = "604800000"; /* 7 days: far beyond any retry window */
+        n++;
+    }
+    return n;
+}
+
+static void create_with_admin(const struct conf *conf, const char *bootstrap,
+                              const struct topic_spec *specs, size_t n)
+{
+    char errstr[512];
+    rd_kafka_conf_t *kconf = kafka_conf_new(conf, bootstrap, "webhook-bridge-admin", errstr,
+                                            sizeof(errstr));
+    rd_kafka_t *rk = NULL;
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_NewTopic_t **topics = xcalloc(n, sizeof(*topics));
+    rd_kafka_event_t *ev = NULL;
+    if (kconf == NULL) {
+        log_error("topic creation skipped: %s", errstr);
+        goto out;
+    }
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(kconf);
+        log_error("topic creation skipped: %s", errstr);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        topics[i] = rd_kafka_NewTopic_new(specs[i].name, conf->kafka.partitions,
+                                          conf->kafka.replication, errstr, sizeof(errstr));
+        if (topics[i] == NULL) {
+            log_error("topic %s: %s", specs[i].name, errstr);
+            goto out;
+        }
+        if (rd_kafka_NewTopic_set_config(topics[i], "cleanup.policy", specs[i].policy) != 0 ||
+            (specs[i].retention_ms != NULL &&
+             rd_kafka_NewTopic_set_config(topics[i], "retention.ms", specs[i].retention_ms) != 0)) {
+            log_error("topic %s: cannot set its configuration", specs[i].name);
+        }
+    }
+    q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(opts, 10000, errstr, sizeof(errstr));
+    rd_kafka_CreateTopics(rk, topics, n, opts, q);
+    rd_kafka_AdminOptions_destroy(opts);
+    ev = rd_kafka_queue_poll(q, 15000);
+    if (ev == NULL) {
+        log_error("topic creation: no answer from Kafka within 15 s; carrying on");
+        goto out;
+    }
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_error("topic creation failed: %s; carrying on", rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    size_t cnt;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_info("created topic %s", rd_kafka_topic_result_name(res[i]));
+        } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            log_error("cannot create topic %s: %s; carrying on", rd_kafka_topic_result_name(res[i]),
+                      rd_kafka_topic_result_error_string(res[i]));
+        }
+    }
+out:
+    if (ev != NULL) {
+        rd_kafka_event_destroy(ev);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (topics[i] != NULL) {
+            rd_kafka_NewTopic_destroy(topics[i]);
+        }
+    }
+    free(topics);
+    if (q != NULL) {
+        rd_kafka_queue_destroy(q);
+    }
+    if (rk != NULL) {
+        rd_kafka_destroy(rk);
+    }
+}
+
+void kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc, const char *bootstrap)
+{
+    struct topic_spec specs[80];
+    size_t n = needed_topics(conf, specs, WB_ARRAY_LEN(specs));
+    if (kc == NULL) {
+        create_with_admin(conf, bootstrap, specs, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(kc->mcluster, specs[i].name, conf->kafka.partitions, 1);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_error("embedded cluster: cannot create topic %s: %s; carrying on", specs[i].name,
+                      rd_kafka_err2str(err));
+        }
+    }
+}

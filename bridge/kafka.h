@@ -1,0 +1,50 @@
+/*
+ * kafka: what every librdkafka client of the bridge shares: the client
+ * configuration (bootstrap servers, log and error callbacks routed to the
+ * log module, then the user's kafka.properties), the embedded mock cluster
+ * of kafka.brokers = "embedded", and creation of the topics the bridge
+ * needs.  Setup runs on the main thread; the callbacks run on librdkafka's
+ * threads and only log or set the fatal flag.
+ */
+#ifndef BRIDGE_KAFKA_H
+#define BRIDGE_KAFKA_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "util.h"
+
+struct conf;
+struct kafka_cluster;
+
+/* Set when librdkafka reports a fatal error: the daemon shuts down. */
+extern atomic_int kafka_fatal;
+
+/* A client configuration for the bridge: bootstrap.servers, callbacks,
+ * client.id, then every kafka.properties entry (which win).  NULL with the
+ * reason in errstr on failure. */
+rd_kafka_conf_t *kafka_conf_new(const struct conf *conf, const char *bootstrap,
+                                const char *client_id, char *errstr, size_t errstr_size);
+
+/* Sets one property; on failure writes "property name: reason". */
+int kafka_conf_set(rd_kafka_conf_t *kconf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size) WB_MUST_CHECK;
+
+/* Starts librdkafka's mock cluster in-process; its bootstrap address is
+ * written into bootstrap.  Thread: main. */
+int kafka_cluster_start(struct kafka_cluster **kcp, int brokers, char *bootstrap, size_t size,
+                        char *errstr, size_t errstr_size) WB_MUST_CHECK;
+void kafka_cluster_stop(struct kafka_cluster *kc);
+
+/* Creates the topics the bridge needs (events, endpoints, dead letter,
+ * attempts, one delay topic per distinct interval and <prefix>-0s) when
+ * missing: with the mock cluster's API when kc is not NULL, with the admin
+ * API otherwise.  Failures are logged and never fatal.  Thread: main. */
+void kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc, const char *bootstrap);
+
+/* The regex that matches every delay topic of the configured prefix. */
+void kafka_delay_regex(const struct conf *conf, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * main: the command line (run, check-config, receive, config-reference,
+ * version) and the daemon's life: start-up in dependency order, a "ready"
+ * line once every thread runs, and an ordered, logged shutdown on SIGTERM
+ * or SIGINT (a second signal exits at once: at-least-once delivery covers
+ * whatever was in flight).
+ *
+ * Threads: main starts and stops everything; a signal thread turns signals
+ * into the `stopping` flag; every other thread is owned by a module.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "conf.h"
+#include "consumer.h"
+#include "deliver.h"
+#include "endpoint.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "producer.h"
+#include "receive.h"
+#include "registry.h"
+#include "retry.h"
+#include "router.h"
+
+#define DEFAULT_CONFIG "/etc/webhook-bridge/bridge.conf"
+#define STATS_INTERVAL_MS 10000
+
+static atomic_int stopping;
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: webhook-bridge COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  run -c FILE            run the daemon\n"
+            "  check-config -c FILE   validate a config file and print a summary\n"
+            "  receive [options]      a local webhook receiver that prints each delivery\n"
+            "                         (see webhook-bridge receive --help)\n"
+            "  config-reference       print every setting as Markdown\n"
+            "  version                print the version\n"
+            "\n"
+            "The config file defaults to $WEBHOOK_BRIDGE_CONFIG, then %s.\n"
+            "Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad config.\n",
+            DEFAULT_CONFIG);
+}
+
+/* Parses "-c FILE" / "--config FILE" / "--help" for run and check-config. */
+static int parse_config_arg(int argc, char **argv, const char **path)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *path = getenv("WEBHOOK_BRIDGE_CONFIG");
+    if (*path == NULL) {
+        *path = DEFAULT_CONFIG;
+    }
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            *path = optarg;
+            break;
+        case 'h':
+            printf("usage: webhook-bridge %s -c FILE\n", argv[0]);
+            return 1;
+        default:
+            fprintf(stderr, "usage: webhook-bridge %s -c FILE\n", argv[0]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "webhook-bridge %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+static int load_config(const char *path, struct conf **confp)
+{
+    char errstr[8192];
+    if (conf_load(confp, path, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "%s\n", errstr);
+        return 2;
+    }
+    return 0;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    const char *path;
+    struct conf *conf;
+    int rc = parse_config_arg(argc, argv, &path);
+    if (rc != 0) {
+        return rc == 1 ? 0 : rc;
+    }
+    rc = load_config(path, &conf);
+    if (rc != 0) {
+        return rc;
+    }
+    printf("ok: %s\n", path);
+    conf_print_summary(conf, stdout);
+    conf_destroy(conf);
+    return 0;
+}
+
+/* Turns the first SIGINT/SIGTERM into `stopping`; the second exits. */
+static void *signal_main(void *arg)
+{
+    sigset_t *set = arg;
+    int sig;
+    while (sigwait(set, &sig) == 0) {
+        if (atomic_exchange(&stopping, 1)) {
+            log_warn("second signal: exiting at once (undelivered work is consumed again)");
+            _exit(1);
+        }
+        log_info("signal %d: shutting down", sig);
+    }
+    return NULL;
+}
+
+static void log_stats(const struct pipeline *pl, const char *msg)
+{
+    json_t *snap = metrics_snapshot();
+    json_object_set_new(snap, "inFlight", json_integer(atomic_load(&pl->in_flight)));
+    log_json(LVL_INFO, msg, snap);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *path;
+    struct conf *conf = NULL;
+    struct kafka_cluster *cluster = NULL;
+    struct registry *registry = NULL;
+    struct pipeline pl;
+    struct retry *retry = NULL;
+    struct consumer *events = NULL, *delay = NULL;
+    char errstr[1024], bootstrap[512];
+    int rc = parse_config_arg(argc, argv, &path);
+    if (rc != 0) {
+        return rc == 1 ? 0 : rc;
+    }
+    rc = load_config(path, &conf);
+    if (rc != 0) {
+        return rc;
+    }
+    enum log_level lvl;
+    if (log_level_parse(conf->log.level, &lvl) == 0) {
+        log_set_level(lvl);
+    }
+    memset(&pl, 0, sizeof(pl));
+    rc = 1;
+
+    /* Global set-up before any thread starts. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t sig_thread;
+    pthread_create(&sig_thread, NULL, signal_main, &set);
+    pthread_detach(sig_thread);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    log_json(LVL_INFO, "starting",
+             json_pack("{s:s, s:s, s:s}", "version", WB_VERSION, "config", path, "librdkafka",
+                       rd_kafka_version_str()));
+    if (conf->kafka.embedded) {
+        if (kafka_cluster_start(&cluster, 1, bootstrap, sizeof(bootstrap), errstr,
+                                sizeof(errstr)) != 0) {
+            log_error("%s", errstr);
+            goto out;
+        }
+        log_json(LVL_INFO, "embedded Kafka cluster started (librdkafka mock cluster)",
+                 json_pack("{s:s}", "bootstrap", bootstrap));
+    } else {
+        snprintf(bootstrap, sizeof(bootstrap), "%s", conf->kafka.brokers);
+    }
+    if (conf->kafka.create_topics) {
+        kafka_create_topics(conf, cluster, bootstrap);
+    }
+
+    registry = registry_new();
+    for (size_t i = 0; i < conf->n_endpoints; i++) {
+        registry_put(registry, endpoint_dup(conf->endpoints[i]));
+    }
+    pl.conf = conf;
+    pl.registry = registry;
+    if (producer_start(&pl.producer, conf, bootstrap, errstr, sizeof(errstr)) != 0) {
+        log_error("producer: %s", errstr);
+        goto out;
+    }
+    struct deliver_opts dopts = {
+        .workers = conf->delivery.workers,
+        .endpoint_max_in_flight = conf->delivery.endpoint_max_in_flight,
+        .connect_timeout_ms = conf->delivery.connect_timeout_ms,
+        .timeout_ms = conf->delivery.timeout_ms,
+        .user_agent = "webhook-bridge/" WB_VERSION,
+    };
+    if (deliver_start(&pl.deliver, &dopts, pipeline_attempt_done, &pl, errstr, sizeof(errstr)) !=
+        0) {
+        log_error("delivery workers: %s", errstr);
+        goto out;
+    }
+
+    char regex[600], delay_group[300];
+    kafka_delay_regex(conf, regex, sizeof(regex));
+    snprintf(delay_group, sizeof(delay_group), "%s-delay", conf->kafka.group_id);
+    static const char *const delay_extra[] = {"topic.metadata.refresh.interval.ms", "10000", NULL};
+    struct consumer_handler h;
+    retry = retry_new(&pl);
+    retry_handler(&h, retry);
+    struct consumer_opts copts = {"delay", delay_group, regex, delay_extra};
+    if (consumer_start(&delay, conf, bootstrap, &copts, &h, &pl, errstr, sizeof(errstr)) != 0) {
+        log_error("delay consumer: %s", errstr);
+        goto out;
+    }
+    router_handler(&h, &pl);
+    struct consumer_opts eopts = {"events", conf->kafka.group_id, conf->kafka.events_topic, NULL};
+    if (consumer_start(&events, conf, bootstrap, &eopts, &h, &pl, errstr, sizeof(errstr)) != 0) {
+        log_error("events consumer: %s", errstr);
+        goto out;
+    }
+    log_json(LVL_INFO, "ready",
+             json_pack("{s:s, s:s, s:s, s:i, s:i}", "bootstrap", bootstrap, "events",
+                       conf->kafka.events_topic, "delayTopics", regex, "endpoints",
+                       (int)registry_size(registry), "workers", conf->delivery.workers));
+
+    int64_t next_stats = util_mono_ms() + STATS_INTERVAL_MS;
+    while (!atomic_load(&stopping) && !atomic_load(&kafka_fatal)) {
+        usleep(100 * 1000);
+        if (util_mono_ms() >= next_stats) {
+            log_stats(&pl, "stats");
+            next_stats += STATS_INTERVAL_MS;
+        }
+    }
+    rc = atomic_load(&kafka_fatal) ? 1 : 0;
+
+out:
+    log_info("shutdown: stopping intake");
+    consumer_stop(events);
+    consumer_stop(delay);
+    if (pl.deliver != NULL) {
+        log_info("shutdown: finishing in-flight deliveries (%ld)", deliver_in_flight(pl.deliver));
+        deliver_stop(pl.deliver, util_mono_ms() + conf->delivery.timeout_ms + 2000);
+        pl.deliver = NULL;
+    }
+    if (pl.producer != NULL) {
+        log_info("shutdown: flushing parked and dead-lettered records (%ld)",
+                 producer_outstanding(pl.producer));
+        long left = producer_flush(pl.producer, util_mono_ms() + 15000);
+        if (left > 0) {
+            log_warn("shutdown: %ld records not acknowledged; their events are consumed again",
+                     left);
+        }
+    }
+    log_info("shutdown: storing offsets and leaving the groups");
+    consumer_close(events);
+    consumer_close(delay);
+    retry_destroy(retry);
+    producer_stop(pl.producer);
+    if (pl.conf != NULL) {
+        log_stats(&pl, "final stats");
+    }
+    registry_destroy(registry);
+    kafka_cluster_stop(cluster);
+    curl_global_cleanup();
+    log_info("shutdown: done");
+    conf_destroy(conf);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) {
+        return cmd_run(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "check-config") == 0) {
+        return cmd_check_config(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "receive") == 0) {
+        return receive_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "config-reference") == 0) {
+        conf_print_reference(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("webhook-bridge %s (librdkafka %s, %s)\n", WB_VERSION, rd_kafka_version_str(),
+               curl_version());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "webhook-bridge: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,149 @@
+/*
+ * pipeline: the outcome of each attempt, decided by the schedule, and the
+ * bookkeeping that ends a delivery.  pipeline_attempt_done runs on worker
+ * threads; `produced` runs on the producer's poll thread (or main, while it
+ * flushes).  Nothing here blocks on the network.
+ */
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conf.h"
+#include "deadletter.h"
+#include "deliver.h"
+#include "delivery.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "producer.h"
+#include "schedule.h"
+
+/* Ends dl: its record may be stored (resolved) or must not be (abandoned). */
+static void finish(struct pipeline *pl, struct delivery *dl, int resolved)
+{
+    if (dl->entry != NULL) {
+        if (resolved) {
+            offsets_release(dl->entry);
+        } else {
+            offsets_abandon(dl->entry);
+        }
+    }
+    delivery_destroy(dl);
+    atomic_fetch_sub_explicit(&pl->in_flight, 1, memory_order_acq_rel);
+}
+
+struct produced_ctx {
+    struct pipeline *pl;
+    struct delivery *dl;
+};
+
+static void produced(void *arg, int durable)
+{
+    struct produced_ctx *ctx = arg;
+    finish(ctx->pl, ctx->dl, durable);
+    free(ctx);
+}
+
+static struct produced_ctx *ctx_new(struct pipeline *pl, struct delivery *dl)
+{
+    struct produced_ctx *ctx = xmalloc(sizeof(*ctx));
+    ctx->pl = pl;
+    ctx->dl = dl;
+    return ctx;
+}
+
+static void park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64_t interval_ms)
+{
+    char topic[300], due[24];
+    schedule_topic_name(pl->conf->kafka.delay_prefix, interval_ms, topic, sizeof(topic));
+    dl->due_ms = due_ms;
+    dl->outcome = OUTCOME_NONE;
+    dl->retry_after_ms = 0;
+    size_t len;
+    char *value = delivery_to_record(dl, &len);
+    snprintf(due, sizeof(due), "%lld", (long long)due_ms);
+    producer_send(pl->producer, topic, dl->endpoint_id, value, len, produced, ctx_new(pl, dl),
+                  "due-at", due, NULL);
+}
+
+static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason)
+{
+    deadletter_delivery(pl->producer, pl->conf, dl, reason, produced, ctx_new(pl, dl));
+}
+
+void pipeline_dispatch(struct pipeline *pl, struct delivery *dl)
+{
+    atomic_fetch_add_explicit(&pl->in_flight, 1, memory_order_acq_rel);
+    deliver_submit(pl->deliver, dl);
+}
+
+void pipeline_park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64_t interval_ms)
+{
+    atomic_fetch_add_explicit(&pl->in_flight, 1, memory_order_acq_rel);
+    park(pl, dl, due_ms, interval_ms);
+}
+
+void pipeline_dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason)
+{
+    atomic_fetch_add_explicit(&pl->in_flight, 1, memory_order_acq_rel);
+    dead_letter(pl, dl, reason);
+}
+
+void pipeline_attempt_done(struct delivery *dl, void *opaque)
+{
+    struct pipeline *pl = opaque;
+    const struct attempt *a = delivery_last_attempt(dl);
+
+    if (dl->outcome == OUTCOME_NONE) {
+        /* Never attempted (shutdown): its record is consumed again later. */
+        finish(pl, dl, 0);
+        return;
+    }
+    metrics_inc(M_attempts);
+    if (a != NULL) {
+        metrics_observe(H_attempt_duration, a->duration_ms);
+    }
+    if (dl->outcome == OUTCOME_SUCCESS) {
+        metrics_inc(M_deliveries_succeeded);
+        if (dl->n_attempts == 1 && dl->record_ts_ms > 0) {
+            metrics_observe(H_delivery_latency, util_now_ms() - dl->record_ts_ms);
+        }
+        finish(pl, dl, 1);
+        return;
+    }
+    metrics_inc(M_attempts_failed);
+    if (log_enabled(LVL_DEBUG) && a != NULL) {
+        log_json(LVL_DEBUG, "attempt failed",
+                 json_pack("{s:s, s:s, s:i, s:i, s:s?}", "eventId", dl->event_id, "endpointId",
+                           dl->endpoint_id, "attempt", a->n, "status", a->status, "error",
+                           a->error));
+    }
+    struct schedule_decision d;
+    schedule_next(pl->conf, dl, &d);
+    switch (d.action) {
+    case SCHEDULE_PARK:
+        metrics_inc(M_deliveries_parked);
+        park(pl, dl, d.due_ms, d.interval_ms);
+        break;
+    case SCHEDULE_DEAD:
+        dead_letter(pl, dl, d.reason);
+        break;
+    case SCHEDULE_DONE:
+    default:
+        finish(pl, dl, 1);
+        break;
+    }
+}
+
+int pipeline_saturated(struct pipeline *pl)
+{
+    return atomic_load_explicit(&pl->in_flight, memory_order_relaxed) >=
+           pl->conf->delivery.max_in_flight;
+}
+
+int pipeline_has_room(struct pipeline *pl)
+{
+    return atomic_load_explicit(&pl->in_flight, memory_order_relaxed) <=
+           (long)pl->conf->delivery.max_in_flight * 3 / 4;
+}

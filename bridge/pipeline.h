@@ -1,0 +1,50 @@
+/*
+ * pipeline: what the consumers, the workers and the producer share, and
+ * the end of every delivery's road.  Each delivery ends in exactly one of:
+ * delivered (2xx), parked on a delay topic (durable), dead-lettered
+ * (durable), or abandoned at shutdown (its record's offset is not stored, so
+ * it is consumed again).  Only then is its offsets entry released.
+ *
+ * Threads: every function may be called from any thread; the fields are set
+ * before threads start and read-only after, except in_flight (atomic).
+ */
+#ifndef BRIDGE_PIPELINE_H
+#define BRIDGE_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf;
+struct delivery;
+struct deliver;
+struct producer;
+struct registry;
+
+struct pipeline {
+    const struct conf *conf;
+    const struct registry *registry;
+    struct producer *producer;
+    struct deliver *deliver;
+    atomic_long in_flight; /* deliveries handed to the pipeline, not yet ended */
+};
+
+/* An attempt now; the pipeline owns dl from here. */
+void pipeline_dispatch(struct pipeline *pl, struct delivery *dl);
+
+/* Parks dl without an attempt, due at due_ms, on the delay topic of
+ * interval_ms; the pipeline owns dl from here. */
+void pipeline_park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64_t interval_ms);
+
+/* Dead-letters dl with reason; the pipeline owns dl from here. */
+void pipeline_dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason);
+
+/* The deliver_done_cb given to the workers. */
+void pipeline_attempt_done(struct delivery *dl, void *opaque);
+
+/* 1 when in_flight has reached delivery.max_in_flight: consumers pause. */
+int pipeline_saturated(struct pipeline *pl);
+/* 1 when in_flight is low enough for paused consumers to resume. */
+int pipeline_has_room(struct pipeline *pl);
+
+#endif

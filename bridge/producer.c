@@ -1,0 +1,272 @@
+/*
+ * producer: one rd_kafka_t producer (enable.idempotence=true), a poll thread
+ * that serves its delivery reports, and a retry list for records Kafka
+ * refused.  The message (struct pmsg) keeps the value and header strings so
+ * a refused record can be produced again exactly as it was.
+ *
+ * Threads: producer_send from any thread (rd_kafka_producev is thread-safe);
+ * the delivery-report callback and the retries run on the poll thread; the
+ * retry list is shared with senders whose producev failed at once, and
+ * protected by `lock`.
+ */
+#include "producer.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "conf.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+
+#define RETRY_BACKOFF_MS 1000
+
+struct pmsg {
+    struct pmsg *next;
+    char *topic;
+    char *key;
+    char *value;
+    size_t len;
+    char *headers[2 * PRODUCER_MAX_HEADERS];
+    int n_headers; /* pairs */
+    producer_done_cb *done;
+    void *arg;
+    int64_t retry_at_ms;
+    int tries;
+};
+
+struct producer {
+    rd_kafka_t *rk;
+    pthread_t thread;
+    atomic_int running;
+    atomic_long outstanding;
+    pthread_mutex_t lock; /* protects retry_head */
+    struct pmsg *retry_head;
+};
+
+static void pmsg_free(struct pmsg *m)
+{
+    free(m->topic);
+    free(m->key);
+    free(m->value);
+    for (int i = 0; i < 2 * m->n_headers; i++) {
+        free(m->headers[i]);
+    }
+    free(m);
+}
+
+static void finish(struct producer *p, struct pmsg *m, int durable)
+{
+    m->done(m->arg, durable);
+    pmsg_free(m);
+    atomic_fetch_sub(&p->outstanding, 1);
+}
+
+static void push_retry(struct producer *p, struct pmsg *m)
+{
+    m->retry_at_ms = util_mono_ms() + RETRY_BACKOFF_MS;
+    pthread_mutex_lock(&p->lock);
+    m->next = p->retry_head;
+    p->retry_head = m;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Hands m to librdkafka; on an immediate refusal queues it for a retry. */
+static void produce(struct producer *p, struct pmsg *m)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->n_headers);
+    for (int i = 0; i < m->n_headers; i++) {
+        rd_kafka_header_add(hdrs, m->headers[2 * i], -1, m->headers[2 * i + 1], -1);
+    }
+    m->tries++;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(m->key, strlen(m->key)),
+        RD_KAFKA_V_VALUE(m->value, m->len), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_BLOCK), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(hdrs);
+        metrics_inc(M_produce_retries);
+        log_json(LVL_WARN, "produce refused; retrying",
+                 json_pack("{s:s, s:s, s:i}", "topic", m->topic, "error", rd_kafka_err2str(err),
+                           "tries", m->tries));
+        push_retry(p, m);
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    (void)rk;
+    struct producer *p = opaque;
+    struct pmsg *m = rkm->_private;
+    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        finish(p, m, 1);
+        return;
+    }
+    if (!atomic_load(&p->running) && (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                                      rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
+        finish(p, m, 0);
+        return;
+    }
+    metrics_inc(M_produce_retries);
+    if (m->tries == 1 || m->tries % 30 == 0) {
+        log_json(LVL_WARN, "produce failed; retrying",
+                 json_pack("{s:s, s:s, s:i}", "topic", m->topic, "error",
+                           rd_kafka_err2str(rkm->err), "tries", m->tries));
+    }
+    push_retry(p, m);
+}
+
+/* Re-produces the records whose backoff has passed. */
+static void run_retries(struct producer *p)
+{
+    int64_t now = util_mono_ms();
+    struct pmsg *due = NULL;
+    pthread_mutex_lock(&p->lock);
+    struct pmsg **mp = &p->retry_head;
+    while (*mp != NULL) {
+        struct pmsg *m = *mp;
+        if (m->retry_at_ms <= now) {
+            *mp = m->next;
+            m->next = due;
+            due = m;
+        } else {
+            mp = &m->next;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    while (due != NULL) {
+        struct pmsg *next = due->next;
+        produce(p, due);
+        due = next;
+    }
+}
+
+static void *poll_main(void *arg)
+{
+    struct producer *p = arg;
+    while (atomic_load(&p->running)) {
+        rd_kafka_poll(p->rk, 100);
+        run_retries(p);
+    }
+    return NULL;
+}
+
+int producer_start(struct producer **pp, const struct conf *conf, const char *bootstrap,
+                   char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kconf = kafka_conf_new(conf, bootstrap, "webhook-bridge-producer", errstr,
+                                            errstr_size);
+    if (kconf == NULL) {
+        return -1;
+    }
+    /* Defaults first; kafka_conf_new applied the user's properties, so set
+     * ours only where the user did not. */
+    static const char *const defaults[][2] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "30000"},
+        {"queue.buffering.max.messages", "1000000"},
+    };
+    for (size_t i = 0; i < WB_ARRAY_LEN(defaults); i++) {
+        int user_set = 0;
+        for (size_t j = 0; j < conf->kafka.n_properties; j++) {
+            size_t l = strlen(defaults[i][0]);
+            if (strncmp(conf->kafka.properties[j], defaults[i][0], l) == 0 &&
+                conf->kafka.properties[j][l] == '=') {
+                user_set = 1;
+            }
+        }
+        if (!user_set &&
+            kafka_conf_set(kconf, defaults[i][0], defaults[i][1], errstr, errstr_size) != 0) {
+            rd_kafka_conf_destroy(kconf);
+            return -1;
+        }
+    }
+    struct producer *p = xcalloc(1, sizeof(*p));
+    rd_kafka_conf_set_dr_msg_cb(kconf, dr_msg_cb);
+    rd_kafka_conf_set_opaque(kconf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, (size_t)errstr_size);
+    if (p->rk == NULL) {
+        rd_kafka_conf_destroy(kconf);
+        free(p);
+        return -1;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    atomic_init(&p->running, 1);
+    if (pthread_create(&p->thread, NULL, poll_main, p) != 0) {
+        util_errf(errstr, errstr_size, "cannot start the producer thread");
+        rd_kafka_destroy(p->rk);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+void producer_send(struct producer *p, const char *topic, const char *key, char *value,
+                   size_t len, producer_done_cb *done, void *arg, ...)
+{
+    struct pmsg *m = xcalloc(1, sizeof(*m));
+    m->topic = xstrdup(topic);
+    m->key = xstrdup(key);
+    m->value = value;
+    m->len = len;
+    m->done = done;
+    m->arg = arg;
+    va_list ap;
+    va_start(ap, arg);
+    const char *name;
+    while ((name = va_arg(ap, const char *)) != NULL && m->n_headers < PRODUCER_MAX_HEADERS) {
+        const char *hv = va_arg(ap, const char *);
+        m->headers[2 * m->n_headers] = xstrdup(name);
+        m->headers[2 * m->n_headers + 1] = xstrdup(hv);
+        m->n_headers++;
+    }
+    va_end(ap);
+    atomic_fetch_add(&p->outstanding, 1);
+    produce(p, m);
+}
+
+long producer_outstanding(const struct producer *p)
+{
+    return atomic_load(&p->outstanding);
+}
+
+long producer_flush(struct producer *p, int64_t deadline_ms)
+{
+    while (atomic_load(&p->outstanding) > 0 && util_mono_ms() < deadline_ms) {
+        rd_kafka_flush(p->rk, 100); /* the poll thread serves the reports */
+    }
+    return atomic_load(&p->outstanding);
+}
+
+void producer_stop(struct producer *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    atomic_store(&p->running, 0);
+    pthread_join(p->thread, NULL);
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    /* Serve the purged reports (not durable); bounded in case some never come. */
+    for (int i = 0; i < 100 && rd_kafka_outq_len(p->rk) > 0; i++) {
+        rd_kafka_poll(p->rk, 10);
+    }
+    struct pmsg *m = p->retry_head;
+    while (m != NULL) {
+        struct pmsg *next = m->next;
+        finish(p, m, 0);
+        m = next;
+    }
+    p->retry_head = NULL;
+    rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

@@ -1,0 +1,92 @@
+/*
+ * router: record -> deliveries.  Consumer thread only; deliveries leave it
+ * through pipeline_dispatch.
+ */
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "deadletter.h"
+#include "delivery.h"
+#include "endpoint.h"
+#include "event.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "pipeline.h"
+#include "registry.h"
+
+/* Most events match few endpoints; more are handled in a second pass. */
+#define ROUTE_STACK 64
+
+static void invalid_done(void *arg, int durable)
+{
+    struct offsets_entry *e = arg;
+    if (durable) {
+        offsets_release(e);
+    } else {
+        offsets_abandon(e);
+    }
+}
+
+static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
+{
+    struct pipeline *pl = arg;
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    char err[512];
+    struct event ev;
+
+    metrics_inc(M_events_consumed);
+    if (event_parse(&ev, rkm->payload, rkm->len, (size_t)pl->conf->delivery.max_event_bytes, err,
+                    sizeof(err)) != 0) {
+        metrics_inc(M_events_invalid);
+        struct offsets_entry *e =
+            offsets_track(consumer_offsets(c), topic, rkm->partition, rkm->offset, 1);
+        deadletter_invalid(pl->producer, pl->conf, topic, rkm->partition, rkm->offset, rkm->key,
+                           rkm->key_len, rkm->payload, rkm->len, err, invalid_done, e);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+
+    const struct endpoint *stack[ROUTE_STACK];
+    const struct endpoint **eps = stack;
+    size_t n = registry_match(pl->registry, ev.account_id, ev.type, stack, ROUTE_STACK);
+    if (n > ROUTE_STACK) {
+        eps = xmalloc(n * sizeof(*eps));
+        registry_match(pl->registry, ev.account_id, ev.type, eps, n);
+    }
+    struct offsets_entry *e =
+        offsets_track(consumer_offsets(c), topic, rkm->partition, rkm->offset, (int)n);
+    if (n == 0) {
+        metrics_inc(M_events_unrouted);
+    }
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+    int64_t now = util_now_ms();
+    struct payload *body = n > 0 ? payload_new(rkm->payload, rkm->len) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct delivery *dl =
+            delivery_new(ev.id, ev.type, ev.account_id, eps[i]->id, eps[i]->url, body);
+        delivery_set_source(dl, topic, rkm->partition, rkm->offset);
+        dl->first_attempt_ms = now;
+        dl->due_ms = now;
+        dl->record_ts_ms = ts;
+        dl->entry = e;
+        metrics_inc(M_deliveries_created);
+        pipeline_dispatch(pl, dl);
+    }
+    payload_unref(body);
+    if (eps != stack) {
+        free(eps);
+    }
+    event_deinit(&ev);
+    rd_kafka_message_destroy(rkm);
+}
+
+void router_handler(struct consumer_handler *h, struct pipeline *pl)
+{
+    memset(h, 0, sizeof(*h));
+    h->on_message = on_message;
+    h->arg = pl;
+}

@@ -1,0 +1,78 @@
+/*
+ * schedule: retry timing decisions.  Pure functions of the configuration and
+ * the delivery's history, called by whichever thread owns the delivery.
+ */
+#include "schedule.h"
+
+#include <stdio.h>
+
+#include "conf.h"
+#include "delivery.h"
+#include "duration.h"
+
+int64_t schedule_interval(const struct conf *conf, size_t n)
+{
+    size_t i = n == 0 ? 0 : n - 1;
+    if (i >= conf->retry.n_schedule) {
+        i = conf->retry.n_schedule - 1;
+    }
+    return conf->retry.schedule_ms[i];
+}
+
+void schedule_next(const struct conf *conf, const struct delivery *dl,
+                   struct schedule_decision *out)
+{
+    out->due_ms = 0;
+    out->interval_ms = 0;
+    out->reason = NULL;
+    switch (dl->outcome) {
+    case OUTCOME_SUCCESS:
+        out->action = SCHEDULE_DONE;
+        return;
+    case OUTCOME_GONE:
+        out->action = SCHEDULE_DEAD;
+        out->reason = "endpoint_gone";
+        return;
+    case OUTCOME_NONE:
+    case OUTCOME_RETRY:
+    default:
+        break;
+    }
+    int64_t interval = schedule_interval(conf, dl->n_attempts);
+    int64_t due = dl->due_ms + interval;
+    if (dl->retry_after_ms > due) {
+        due = dl->retry_after_ms;
+    }
+    if (due > dl->first_attempt_ms + conf->retry.window_ms) {
+        out->action = SCHEDULE_DEAD;
+        out->reason = "retry_window_expired";
+        return;
+    }
+    out->action = SCHEDULE_PARK;
+    out->due_ms = due;
+    out->interval_ms = interval;
+}
+
+void schedule_topic_name(const char *prefix, int64_t interval_ms, char *buf, size_t size)
+{
+    char d[32];
+    duration_format(interval_ms, d, sizeof(d));
+    snprintf(buf, size, "%s-%s", prefix, d);
+}
+
+size_t schedule_distinct_intervals(const struct conf *conf, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < conf->retry.n_schedule && n < max; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (out[j] == conf->retry.schedule_ms[i]) {
+                seen = 1;
+            }
+        }
+        if (!seen) {
+            out[n++] = conf->retry.schedule_ms[i];
+        }
+    }
+    return n;
+}

@@ -1,0 +1,42 @@
+/*
+ * schedule: the retry rule of DESIGN section 5 as pure functions.  After
+ * failure n the next attempt is due at due(n) + interval(n) (nominal due
+ * times, so lateness never accumulates), interval(n) being the n-th entry of
+ * retry.schedule with the last one repeating; a Retry-After pushes it later;
+ * past first attempt + window the delivery is dead-lettered; 410 Gone is
+ * dead-lettered at once.  Also names the delay topics.
+ */
+#ifndef BRIDGE_SCHEDULE_H
+#define BRIDGE_SCHEDULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf;
+struct delivery;
+
+enum schedule_action { SCHEDULE_DONE, SCHEDULE_PARK, SCHEDULE_DEAD };
+
+struct schedule_decision {
+    enum schedule_action action;
+    int64_t due_ms;      /* PARK: when the next attempt is due */
+    int64_t interval_ms; /* PARK: the delay topic's interval */
+    const char *reason;  /* DEAD: "retry_window_expired", "endpoint_gone" */
+};
+
+/* The interval after failure n (n >= 1). */
+int64_t schedule_interval(const struct conf *conf, size_t n);
+
+/* What happens to dl after the attempt just recorded in it (dl->outcome,
+ * dl->due_ms = that attempt's nominal due time, dl->retry_after_ms). */
+void schedule_next(const struct conf *conf, const struct delivery *dl,
+                   struct schedule_decision *out);
+
+/* "<prefix>-<interval>" with the interval in its shortest exact form. */
+void schedule_topic_name(const char *prefix, int64_t interval_ms, char *buf, size_t size);
+
+/* The distinct intervals of the schedule, in order (at most n_schedule);
+ * returns how many were written. */
+size_t schedule_distinct_intervals(const struct conf *conf, int64_t *out, size_t max);
+
+#endif

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages webhook-bridge needs to build and test, but
+# only when something is missing: `make` on a machine that has them all
+# never touches apt.
+set -e
+need=""
+pkg-config --exists rdkafka     || need="$need librdkafka-dev"
+pkg-config --exists libcurl     || need="$need libcurl4-openssl-dev"
+pkg-config --exists jansson     || need="$need libjansson-dev"
+pkg-config --exists libconfig   || need="$need libconfig-dev"
+pkg-config --exists libmicrohttpd || need="$need libmicrohttpd-dev"
+pkg-config --exists openssl     || need="$need libssl-dev"
+pkg-config --exists cmocka      || need="$need libcmocka-dev"
+command -v pkg-config >/dev/null || need="$need pkg-config"
+command -v cc >/dev/null        || need="$need gcc make"
+command -v kcat >/dev/null      || need="$need kcat"
+command -v jq >/dev/null        || need="$need jq"
+command -v curl >/dev/null      || need="$need curl"
+[ -x /usr/sbin/nginx ]          || need="$need nginx-light"
+[ -z "$need" ] && exit 0
+echo "make deps: installing$need"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $need
