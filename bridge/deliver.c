@@ -1,0 +1,978 @@
+/*
+ * deliver: the delivery workers (see deliver.h for the contract).
+ *
+ * What it owns: struct deliver holds the workers; each struct worker owns
+ * one CURLM, a pool of idle struct xfer (an easy handle plus the state of one
+ * attempt), the list of its running transfers and a small hash map of
+ * per-endpoint state (in-flight count and a FIFO of deliveries waiting for
+ * the per-endpoint cap).  An endpoint's entry exists only while it has a
+ * transfer running or a delivery waiting, so the map's size follows the
+ * endpoints active now, not every endpoint ever seen.
+ *
+ * Threads and locks:
+ * - worker->lock protects worker->q_head/q_tail only: the hand-off queue
+ *   that any thread appends to (deliver_submit).  The worker swaps the whole
+ *   list out under the lock and works on it outside.
+ * - Everything else in a worker (multi, pool, running list, endpoint map,
+ *   stopping/aborted) is touched by that worker's thread alone, and by
+ *   deliver_start/deliver_stop before the thread starts or after it joined.
+ * - deliver.in_flight, deliver.outstanding, deliver.rr, deliver.stopping and
+ *   deliver.deadline_ms are C11 atomics (sequentially consistent).
+ *   deadline_ms is stored before stopping is set and read after stopping is
+ *   seen.  The rest of struct deliver is const while the workers run.
+ * - curl_multi_wakeup is the only libcurl call made on another thread's
+ *   multi handle; libcurl documents it as safe for that.
+ * - The done callback runs on a worker thread with no lock held, so it may
+ *   call deliver_submit (a retry, say) on any worker, its own included.
+ *
+ * Stopping: workers stop starting transfers, hand back every delivery that
+ * has not started (OUTCOME_NONE), let running transfers finish until the
+ * deadline and abort the rest ("aborted").  A worker exits only once no
+ * delivery is left anywhere (deliver.outstanding counts deliveries from
+ * deliver_submit until their callback has returned), so a callback that
+ * submits to another worker during the stop never finds that worker gone.
+ * What a callback submits during the stop comes back with OUTCOME_NONE (so
+ * a callback must not resubmit OUTCOME_NONE, or the stop never ends); other
+ * threads must not submit once deliver_stop has been called.
+ */
+#include "deliver.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "delivery.h"
+#include "log.h"
+
+#define POLL_MAX_MS 1000 /* longest sleep in curl_multi_poll */
+#define POOL_IDLE_MAX 64 /* idle easy handles kept per worker */
+#define EP_MAP_MIN 16    /* smallest bucket array of the endpoint map */
+
+struct worker;
+
+/* Per-endpoint state of one worker.  Worker thread only. */
+struct ep_state {
+    struct ep_state *next; /* hash chain */
+    uint32_t hash;
+    char *id;
+    int running;                /* transfers of this endpoint in the multi */
+    struct delivery *wait_head; /* FIFO via dl->next, waiting for the cap */
+    struct delivery *wait_tail;
+};
+
+/* A small chained hash map of ep_state keyed by endpoint id; it grows and
+ * shrinks with the number of entries.  Worker thread only. */
+struct ep_map {
+    struct ep_state **buckets;
+    size_t n_buckets; /* a power of two */
+    size_t count;
+};
+
+/* One easy handle and the attempt it carries.  Worker thread only. */
+struct xfer {
+    struct xfer *prev, *next; /* running list, or idle pool (next only) */
+    CURL *easy;
+    struct delivery *dl;
+    struct ep_state *ep;
+    struct curl_slist *headers;
+    int64_t at_ms;      /* util_now_ms() when started */
+    int64_t start_mono; /* util_mono_ms() when started */
+    curl_off_t resp_bytes;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct worker {
+    struct deliver *d;
+    int index;
+    pthread_t thread;
+    bool thread_started;
+    CURLM *multi;
+
+    pthread_mutex_t lock;
+    bool lock_init;
+    struct delivery *q_head; /* protected by lock */
+    struct delivery *q_tail; /* protected by lock */
+
+    /* Worker thread only. */
+    struct ep_map eps;
+    struct xfer *running; /* doubly linked */
+    struct xfer *idle;    /* singly linked pool */
+    int n_idle;
+    bool stopping; /* sticky copy of deliver.stopping */
+    bool aborted;  /* the deadline passed and running transfers were aborted */
+};
+
+struct deliver {
+    struct deliver_opts opts; /* const once started */
+    char *user_agent;
+    int cap; /* per endpoint per worker: ceil(endpoint_max_in_flight / workers) */
+    deliver_done_cb *done;
+    void *opaque;
+
+    struct worker *workers;
+    int n_workers;
+
+    atomic_uint rr;          /* round-robin counter */
+    atomic_long in_flight;   /* submitted, not yet handed to the callback */
+    atomic_long outstanding; /* submitted, callback not yet returned */
+    atomic_int stopping;
+    _Atomic int64_t deadline_ms; /* util_mono_ms clock; valid once stopping */
+};
+
+/* ---- endpoint map ---------------------------------------------------- */
+
+static uint32_t ep_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void ep_map_init(struct ep_map *m)
+{
+    m->n_buckets = EP_MAP_MIN;
+    m->buckets = xcalloc(m->n_buckets, sizeof(*m->buckets));
+    m->count = 0;
+}
+
+static void ep_map_deinit(struct ep_map *m)
+{
+    for (size_t i = 0; i < m->n_buckets; i++) {
+        struct ep_state *ep = m->buckets[i];
+        while (ep != NULL) {
+            struct ep_state *next = ep->next;
+            free(ep->id);
+            free(ep);
+            ep = next;
+        }
+    }
+    free(m->buckets);
+    m->buckets = NULL;
+    m->n_buckets = 0;
+    m->count = 0;
+}
+
+static void ep_map_resize(struct ep_map *m, size_t n_buckets)
+{
+    struct ep_state **buckets = xcalloc(n_buckets, sizeof(*buckets));
+    for (size_t i = 0; i < m->n_buckets; i++) {
+        struct ep_state *ep = m->buckets[i];
+        while (ep != NULL) {
+            struct ep_state *next = ep->next;
+            size_t b = ep->hash & (n_buckets - 1);
+            ep->next = buckets[b];
+            buckets[b] = ep;
+            ep = next;
+        }
+    }
+    free(m->buckets);
+    m->buckets = buckets;
+    m->n_buckets = n_buckets;
+}
+
+/* The entry for id, created when missing. */
+static struct ep_state *ep_map_get(struct ep_map *m, const char *id)
+{
+    uint32_t h = ep_hash(id);
+    for (struct ep_state *ep = m->buckets[h & (m->n_buckets - 1)]; ep != NULL; ep = ep->next) {
+        if (ep->hash == h && strcmp(ep->id, id) == 0) {
+            return ep;
+        }
+    }
+    if (m->count >= m->n_buckets) {
+        ep_map_resize(m, m->n_buckets * 2);
+    }
+    struct ep_state *ep = xcalloc(1, sizeof(*ep));
+    ep->hash = h;
+    ep->id = xstrdup(id);
+    size_t b = h & (m->n_buckets - 1);
+    ep->next = m->buckets[b];
+    m->buckets[b] = ep;
+    m->count++;
+    return ep;
+}
+
+/* Frees ep when it has nothing running and nothing waiting. */
+static void ep_map_release(struct ep_map *m, struct ep_state *ep)
+{
+    if (ep->running > 0 || ep->wait_head != NULL) {
+        return;
+    }
+    struct ep_state **pp = &m->buckets[ep->hash & (m->n_buckets - 1)];
+    while (*pp != ep) {
+        pp = &(*pp)->next;
+    }
+    *pp = ep->next;
+    free(ep->id);
+    free(ep);
+    m->count--;
+    if (m->n_buckets > EP_MAP_MIN && m->count < m->n_buckets / 4) {
+        ep_map_resize(m, m->n_buckets / 2);
+    }
+}
+
+/* Frees every entry with nothing running and nothing waiting. */
+static void ep_map_sweep(struct ep_map *m)
+{
+    for (size_t i = 0; i < m->n_buckets; i++) {
+        struct ep_state **pp = &m->buckets[i];
+        while (*pp != NULL) {
+            struct ep_state *ep = *pp;
+            if (ep->running > 0 || ep->wait_head != NULL) {
+                pp = &ep->next;
+                continue;
+            }
+            *pp = ep->next;
+            free(ep->id);
+            free(ep);
+            m->count--;
+        }
+    }
+    size_t n = m->n_buckets;
+    while (n > EP_MAP_MIN && m->count < n / 4) {
+        n /= 2;
+    }
+    if (n != m->n_buckets) {
+        ep_map_resize(m, n);
+    }
+}
+
+static const char *endpoint_key(const struct delivery *dl)
+{
+    return dl->endpoint_id != NULL ? dl->endpoint_id : "";
+}
+
+/* ---- completion ------------------------------------------------------ */
+
+/* Appends dl to a local list of deliveries whose callback is due. */
+static void list_append(struct delivery **head, struct delivery **tail, struct delivery *dl)
+{
+    dl->next = NULL;
+    if (*tail != NULL) {
+        (*tail)->next = dl;
+    } else {
+        *head = dl;
+    }
+    *tail = dl;
+}
+
+/* Hands each delivery of the list to the callback.  No lock may be held. */
+static void hand_back(struct deliver *d, struct delivery *list)
+{
+    while (list != NULL) {
+        struct delivery *dl = list;
+        list = dl->next;
+        dl->next = NULL;
+        atomic_fetch_sub(&d->in_flight, 1);
+        d->done(dl, d->opaque);
+        if (atomic_fetch_sub(&d->outstanding, 1) == 1 && atomic_load(&d->stopping)) {
+            /* The last delivery anywhere is resolved: let every worker see
+             * that it may exit. */
+            for (int i = 0; i < d->n_workers; i++) {
+                curl_multi_wakeup(d->workers[i].multi);
+            }
+        }
+    }
+}
+
+/* The short, stable class of a transport error, for the attempt record. */
+static const char *error_class(CURLcode rc, long os_errno)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_COULDNT_CONNECT:
+        return os_errno == ECONNREFUSED ? "connection refused" : NULL;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "dns failure";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+        return "tls failure";
+    case CURLE_GOT_NOTHING:
+        return "empty reply";
+    case CURLE_SEND_ERROR:
+        return os_errno == ECONNRESET || os_errno == EPIPE ? "connection reset" : "send failed";
+    case CURLE_RECV_ERROR:
+        return os_errno == ECONNRESET ? "connection reset" : "receive failed";
+    default:
+        return NULL;
+    }
+}
+
+/* "<class>[: <details>]" or "curl: <strerror>[: <details>]". */
+static void format_error(char *buf, size_t size, CURLcode rc, long os_errno, const char *details)
+{
+    const char *cls = error_class(rc, os_errno);
+    const char *sep = details[0] != '\0' ? ": " : "";
+    if (cls != NULL) {
+        util_errf(buf, size, "%s%s%s", cls, sep, details);
+    } else {
+        util_errf(buf, size, "curl: %s%s%s", curl_easy_strerror(rc), sep, details);
+    }
+}
+
+/* Seconds the server asked us to wait (Retry-After), or 0.  libcurl turns
+ * both forms (delay-seconds and HTTP-date) into seconds, but before 8.12 a
+ * date in the past gives a negative value, and not every version clears
+ * the value between transfers of a reused handle: it is read only when
+ * this answer carries the header, and clamped. */
+static int64_t retry_after_seconds(CURL *easy)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK) {
+        return 0;
+    }
+    curl_off_t secs = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs < 0) {
+        return 0;
+    }
+    return (int64_t)secs;
+}
+
+/* Returns x to the pool (or frees it); its attempt is over. */
+static void xfer_release(struct worker *w, struct xfer *x)
+{
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    x->dl = NULL;
+    x->ep = NULL;
+    if (w->n_idle >= POOL_IDLE_MAX) {
+        curl_easy_cleanup(x->easy);
+        free(x);
+        return;
+    }
+    /* Drops every option, including pointers into the delivery; the
+     * connection and DNS caches belong to the multi and survive. */
+    curl_easy_reset(x->easy);
+    x->prev = NULL;
+    x->next = w->idle;
+    w->idle = x;
+    w->n_idle++;
+}
+
+static void running_unlink(struct worker *w, struct xfer *x)
+{
+    if (x->prev != NULL) {
+        x->prev->next = x->next;
+    } else {
+        w->running = x->next;
+    }
+    if (x->next != NULL) {
+        x->next->prev = x->prev;
+    }
+    x->prev = NULL;
+    x->next = NULL;
+}
+
+static void xfer_start(struct worker *w, struct ep_state *ep, struct delivery *dl,
+                       struct delivery **done_head, struct delivery **done_tail);
+
+/* Starts the next waiting deliveries of ep up to the cap, then frees ep if
+ * it is idle.  A loop, not recursion: an attempt that fails to start frees
+ * its slot and the next one is tried. */
+static void ep_pump(struct worker *w, struct ep_state *ep, struct delivery **done_head,
+                    struct delivery **done_tail)
+{
+    while (!w->stopping && ep->wait_head != NULL && ep->running < w->d->cap) {
+        struct delivery *dl = ep->wait_head;
+        ep->wait_head = dl->next;
+        if (ep->wait_head == NULL) {
+            ep->wait_tail = NULL;
+        }
+        dl->next = NULL;
+        xfer_start(w, ep, dl, done_head, done_tail);
+    }
+    ep_map_release(&w->eps, ep);
+}
+
+/* Records the attempt x carried and decides the outcome as data; error is
+ * NULL for an HTTP answer.  x goes back to the pool, its delivery to the
+ * done list, and its endpoint slot is freed.  Returns the endpoint, which
+ * the caller pumps. */
+static struct ep_state *xfer_complete(struct worker *w, struct xfer *x, long status,
+                                      const char *error, struct delivery **done_head,
+                                      struct delivery **done_tail)
+{
+    struct delivery *dl = x->dl;
+    struct ep_state *ep = x->ep;
+    int64_t duration = util_mono_ms() - x->start_mono;
+
+    delivery_add_attempt(dl, x->at_ms, duration < 0 ? 0 : duration, (int)status, error);
+    dl->retry_after_ms = 0;
+    if (error != NULL) {
+        dl->outcome = OUTCOME_RETRY;
+    } else if (status >= 200 && status <= 299) {
+        dl->outcome = OUTCOME_SUCCESS;
+    } else if (status == 410) {
+        dl->outcome = OUTCOME_GONE;
+    } else {
+        /* 1xx, 3xx (redirects are not followed, 304 included), 4xx, 5xx. */
+        dl->outcome = OUTCOME_RETRY;
+        if (status == 429 || status == 503) {
+            int64_t secs = retry_after_seconds(x->easy);
+            if (secs > 0) {
+                dl->retry_after_ms = util_now_ms() + secs * 1000;
+            }
+        }
+    }
+    log_debug("deliver: %s to %s: status %ld%s%s, %lld body bytes in %lld ms", dl->id, dl->url,
+              status, error != NULL ? ", " : "", error != NULL ? error : "",
+              (long long)x->resp_bytes, (long long)duration);
+
+    xfer_release(w, x);
+    list_append(done_head, done_tail, dl);
+    ep->running--;
+    return ep;
+}
+
+/* ---- starting a transfer --------------------------------------------- */
+
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct xfer *x = userp;
+    (void)data;
+    x->resp_bytes += (curl_off_t)(size * nmemb);
+    return size * nmemb;
+}
+
+/* Appends one header line to *list; a value with CR or LF is refused (it
+ * would inject headers).  value NULL appends "name:" (which tells libcurl
+ * to drop that header). */
+static int header_add(struct curl_slist **list, const char *name, const char *value, char *errstr,
+                      size_t errstr_size) WB_MUST_CHECK;
+static int header_add(struct curl_slist **list, const char *name, const char *value, char *errstr,
+                      size_t errstr_size)
+{
+    char *line = NULL;
+    int ret = -1;
+
+    if (value != NULL && strpbrk(value, "\r\n") != NULL) {
+        util_errf(errstr, errstr_size, "invalid %s header value", name);
+        goto out;
+    }
+    size_t len = strlen(name) + 2 + (value != NULL ? strlen(value) : 0) + 1;
+    line = xmalloc(len);
+    if (value != NULL) {
+        snprintf(line, len, "%s: %s", name, value);
+    } else {
+        snprintf(line, len, "%s:", name);
+    }
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (l == NULL) {
+        util_errf(errstr, errstr_size, "curl: %s", curl_easy_strerror(CURLE_OUT_OF_MEMORY));
+        goto out;
+    }
+    *list = l;
+    ret = 0;
+out:
+    free(line);
+    return ret;
+}
+
+/* The request headers of one attempt sent at at_ms, into *listp. */
+static int build_headers(const struct deliver *d, const struct delivery *dl, int64_t at_ms,
+                         struct curl_slist **listp, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+static int build_headers(const struct deliver *d, const struct delivery *dl, int64_t at_ms,
+                         struct curl_slist **listp, char *errstr, size_t errstr_size)
+{
+    struct curl_slist *list = NULL;
+    char ts[24];
+    int ret = -1;
+
+    snprintf(ts, sizeof(ts), "%lld", (long long)(at_ms / 1000));
+    if (header_add(&list, "Content-Type", "application/json", errstr, errstr_size) != 0 ||
+        header_add(&list, "User-Agent", d->user_agent, errstr, errstr_size) != 0 ||
+        header_add(&list, "webhook-id", dl->event_id != NULL ? dl->event_id : "", errstr,
+                   errstr_size) != 0 ||
+        header_add(&list, "webhook-timestamp", ts, errstr, errstr_size) != 0) {
+        goto out;
+    }
+    /*
+     * webhook-signature goes here (a later issue): one "v1,<base64 HMAC>"
+     * entry per secret of the endpoint, space-separated, over
+     * "<webhook-id>.<ts>.<body>", using the same ts as webhook-timestamp.
+     */
+
+    /* No "Expect: 100-continue": it costs a round trip for nothing. */
+    if (header_add(&list, "Expect", NULL, errstr, errstr_size) != 0) {
+        goto out;
+    }
+    *listp = list;
+    list = NULL;
+    ret = 0;
+out:
+    curl_slist_free_all(list);
+    return ret;
+}
+
+static long clamp_long(int64_t v)
+{
+    return v > LONG_MAX ? LONG_MAX : (long)v;
+}
+
+/* Sets every option of one attempt on x->easy. */
+static int xfer_setup(struct worker *w, struct xfer *x, char *errstr,
+                      size_t errstr_size) WB_MUST_CHECK;
+static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t errstr_size)
+{
+    const struct deliver *d = w->d;
+    const struct delivery *dl = x->dl;
+    const char *body = dl->body != NULL ? dl->body->data : "";
+    curl_off_t body_len = dl->body != NULL ? (curl_off_t)dl->body->len : 0;
+    CURL *e = x->easy;
+    CURLcode rc = CURLE_OK;
+    int ret = -1;
+
+    if (build_headers(d, dl, x->at_ms, &x->headers, errstr, errstr_size) != 0) {
+        goto out;
+    }
+    x->errbuf[0] = '\0';
+    x->resp_bytes = 0;
+
+    /* Each line keeps the first error; the later calls are skipped. */
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) {                                                                      \
+            rc = curl_easy_setopt(e, opt, val);                                                    \
+        }                                                                                          \
+    } while (0)
+    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+    SETOPT(CURLOPT_PRIVATE, x);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_URL, dl->url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is a failed attempt */
+    SETOPT(CURLOPT_POST, 1L);
+    /* The payload outlives the transfer (dl holds a reference): no copy. */
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, body_len);
+    SETOPT(CURLOPT_POSTFIELDS, body);
+    SETOPT(CURLOPT_HTTPHEADER, x->headers);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, clamp_long(d->opts.connect_timeout_ms));
+    SETOPT(CURLOPT_TIMEOUT_MS, clamp_long(d->opts.timeout_ms));
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_WRITEFUNCTION, discard_body);
+    SETOPT(CURLOPT_WRITEDATA, x);
+#undef SETOPT
+    if (rc != CURLE_OK) {
+        util_errf(errstr, errstr_size, "curl: %s", curl_easy_strerror(rc));
+        goto out;
+    }
+    ret = 0;
+out:
+    return ret;
+}
+
+static struct xfer *xfer_get(struct worker *w)
+{
+    struct xfer *x = w->idle;
+    if (x != NULL) {
+        w->idle = x->next;
+        w->n_idle--;
+        x->next = NULL;
+        return x;
+    }
+    CURL *easy = curl_easy_init();
+    if (easy == NULL) {
+        return NULL;
+    }
+    x = xcalloc(1, sizeof(*x));
+    x->easy = easy;
+    return x;
+}
+
+/* Starts the attempt of dl now (the cap was checked by the caller).  An
+ * attempt that cannot even start is recorded as failed right away; the
+ * caller then pumps or releases ep. */
+static void xfer_start(struct worker *w, struct ep_state *ep, struct delivery *dl,
+                       struct delivery **done_head, struct delivery **done_tail)
+{
+    char errstr[ATTEMPT_ERROR_MAX];
+    struct xfer *x = xfer_get(w);
+    int64_t at_ms = util_now_ms();
+
+    if (dl->first_attempt_ms == 0) {
+        dl->first_attempt_ms = at_ms;
+    }
+    if (x == NULL) {
+        delivery_add_attempt(dl, at_ms, 0, 0, "curl: cannot create a handle");
+        dl->outcome = OUTCOME_RETRY;
+        dl->retry_after_ms = 0;
+        list_append(done_head, done_tail, dl);
+        return;
+    }
+    x->dl = dl;
+    x->ep = ep;
+    x->at_ms = at_ms;
+    x->start_mono = util_mono_ms();
+    ep->running++;
+
+    if (xfer_setup(w, x, errstr, sizeof(errstr)) != 0) {
+        xfer_complete(w, x, 0, errstr, done_head, done_tail);
+        return;
+    }
+    CURLMcode mc = curl_multi_add_handle(w->multi, x->easy);
+    if (mc != CURLM_OK) {
+        util_errf(errstr, sizeof(errstr), "curl: %s", curl_multi_strerror(mc));
+        xfer_complete(w, x, 0, errstr, done_head, done_tail);
+        return;
+    }
+    x->prev = NULL;
+    x->next = w->running;
+    if (w->running != NULL) {
+        w->running->prev = x;
+    }
+    w->running = x;
+}
+
+/* A delivery taken from the hand-off queue: start it or let it wait. */
+static void admit(struct worker *w, struct delivery *dl, struct delivery **done_head,
+                  struct delivery **done_tail)
+{
+    if (w->stopping) {
+        dl->outcome = OUTCOME_NONE;
+        dl->retry_after_ms = 0;
+        list_append(done_head, done_tail, dl);
+        return;
+    }
+    struct ep_state *ep = ep_map_get(&w->eps, endpoint_key(dl));
+    if (ep->running < w->d->cap && ep->wait_head == NULL) {
+        xfer_start(w, ep, dl, done_head, done_tail);
+        ep_map_release(&w->eps, ep);
+        return;
+    }
+    dl->next = NULL;
+    if (ep->wait_tail != NULL) {
+        ep->wait_tail->next = dl;
+    } else {
+        ep->wait_head = dl;
+    }
+    ep->wait_tail = dl;
+}
+
+/* ---- the worker thread ----------------------------------------------- */
+
+/* At stop: every waiting delivery goes back unattempted. */
+static void drop_waiting(struct worker *w, struct delivery **done_head, struct delivery **done_tail)
+{
+    for (size_t i = 0; i < w->eps.n_buckets; i++) {
+        for (struct ep_state *ep = w->eps.buckets[i]; ep != NULL; ep = ep->next) {
+            while (ep->wait_head != NULL) {
+                struct delivery *dl = ep->wait_head;
+                ep->wait_head = dl->next;
+                dl->outcome = OUTCOME_NONE;
+                dl->retry_after_ms = 0;
+                list_append(done_head, done_tail, dl);
+            }
+            ep->wait_tail = NULL;
+        }
+    }
+    ep_map_sweep(&w->eps);
+}
+
+/* After the deadline: every running transfer is cut short. */
+static void abort_running(struct worker *w, struct delivery **done_head,
+                          struct delivery **done_tail)
+{
+    while (w->running != NULL) {
+        struct xfer *x = w->running;
+        long status = 0;
+        running_unlink(w, x);
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(w->multi, x->easy);
+        ep_pump(w, xfer_complete(w, x, status, "aborted", done_head, done_tail), done_head,
+                done_tail);
+    }
+}
+
+/* Reads the finished transfers off the multi handle. */
+static void collect(struct worker *w, struct delivery **done_head, struct delivery **done_tail)
+{
+    CURLMsg *msg;
+    int left = 0;
+    char error[ATTEMPT_ERROR_MAX];
+
+    for (;;) {
+        msg = curl_multi_info_read(w->multi, &left);
+        if (msg == NULL) {
+            break;
+        }
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        char *priv = NULL;
+        long status = 0;
+        long os_errno = 0;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        struct xfer *x = (struct xfer *)priv;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+        curl_multi_remove_handle(w->multi, easy);
+        running_unlink(w, x);
+        struct ep_state *ep;
+        if (rc == CURLE_OK) {
+            ep = xfer_complete(w, x, status, NULL, done_head, done_tail);
+        } else {
+            format_error(error, sizeof(error), rc, os_errno, x->errbuf);
+            ep = xfer_complete(w, x, status, error, done_head, done_tail);
+        }
+        ep_pump(w, ep, done_head, done_tail);
+    }
+}
+
+static int poll_timeout(struct worker *w, int64_t deadline)
+{
+    long t = -1;
+    if (curl_multi_timeout(w->multi, &t) != CURLM_OK || t < 0 || t > POLL_MAX_MS) {
+        t = POLL_MAX_MS;
+    }
+    if (w->stopping && !w->aborted) {
+        int64_t left = deadline - util_mono_ms();
+        if (left < 0) {
+            left = 0;
+        }
+        if (left < t) {
+            t = (long)left;
+        }
+    }
+    return (int)t;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct deliver *d = w->d;
+    int64_t deadline = 0;
+
+    for (;;) {
+        struct delivery *done_head = NULL;
+        struct delivery *done_tail = NULL;
+
+        pthread_mutex_lock(&w->lock);
+        struct delivery *batch = w->q_head;
+        w->q_head = NULL;
+        w->q_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+
+        if (!w->stopping && atomic_load(&d->stopping)) {
+            w->stopping = true;
+            deadline = atomic_load(&d->deadline_ms);
+            drop_waiting(w, &done_head, &done_tail);
+        }
+        while (batch != NULL) {
+            struct delivery *dl = batch;
+            batch = dl->next;
+            dl->next = NULL;
+            admit(w, dl, &done_head, &done_tail);
+        }
+
+        int still = 0;
+        CURLMcode mc = curl_multi_perform(w->multi, &still);
+        if (mc != CURLM_OK) {
+            log_error("deliver: worker %d: curl_multi_perform: %s", w->index,
+                      curl_multi_strerror(mc));
+        }
+        collect(w, &done_head, &done_tail);
+
+        if (w->stopping && !w->aborted && util_mono_ms() >= deadline) {
+            w->aborted = true;
+            abort_running(w, &done_head, &done_tail);
+        }
+
+        hand_back(d, done_head);
+
+        if (w->stopping && w->running == NULL && atomic_load(&d->outstanding) == 0) {
+            break;
+        }
+        mc = curl_multi_poll(w->multi, NULL, 0, poll_timeout(w, deadline), NULL);
+        if (mc != CURLM_OK) {
+            /* Not expected to happen; avoid spinning if it does. */
+            log_error("deliver: worker %d: curl_multi_poll: %s", w->index, curl_multi_strerror(mc));
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* ---- API ------------------------------------------------------------- */
+
+static void deliver_free(struct deliver *d)
+{
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        while (w->idle != NULL) {
+            struct xfer *x = w->idle;
+            w->idle = x->next;
+            curl_easy_cleanup(x->easy);
+            free(x);
+        }
+        if (w->multi != NULL) {
+            curl_multi_cleanup(w->multi);
+        }
+        if (w->eps.buckets != NULL) {
+            ep_map_deinit(&w->eps);
+        }
+        if (w->lock_init) {
+            pthread_mutex_destroy(&w->lock);
+        }
+    }
+    free(d->workers);
+    free(d->user_agent);
+    free(d);
+}
+
+/* Tells the workers to stop and joins those that run. */
+static void stop_and_join(struct deliver *d, int64_t deadline_ms)
+{
+    atomic_store(&d->deadline_ms, deadline_ms);
+    atomic_store(&d->stopping, 1);
+    for (int i = 0; i < d->n_workers; i++) {
+        if (d->workers[i].multi != NULL) {
+            curl_multi_wakeup(d->workers[i].multi);
+        }
+    }
+    for (int i = 0; i < d->n_workers; i++) {
+        if (d->workers[i].thread_started) {
+            pthread_join(d->workers[i].thread, NULL);
+            d->workers[i].thread_started = false;
+        }
+    }
+}
+
+int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_done_cb *done,
+                  void *opaque, char *errstr, size_t errstr_size)
+{
+    struct deliver *d = NULL;
+    int ret = -1;
+
+    *dp = NULL;
+    if (opts->workers < 1 || opts->workers > 1024) {
+        util_errf(errstr, errstr_size, "workers must be 1 to 1024, got %d", opts->workers);
+        goto out;
+    }
+    if (opts->endpoint_max_in_flight < 1) {
+        util_errf(errstr, errstr_size, "endpoint_max_in_flight must be at least 1, got %d",
+                  opts->endpoint_max_in_flight);
+        goto out;
+    }
+    if (opts->connect_timeout_ms < 1 || opts->timeout_ms < 1) {
+        util_errf(errstr, errstr_size, "timeouts must be at least 1 ms");
+        goto out;
+    }
+    if (done == NULL) {
+        util_errf(errstr, errstr_size, "no done callback");
+        goto out;
+    }
+
+    d = xcalloc(1, sizeof(*d));
+    d->opts = *opts;
+    d->user_agent =
+        xstrdup(opts->user_agent != NULL ? opts->user_agent : "webhook-bridge/" WB_VERSION);
+    d->opts.user_agent = d->user_agent;
+    d->cap = (opts->endpoint_max_in_flight + opts->workers - 1) / opts->workers;
+    d->done = done;
+    d->opaque = opaque;
+    atomic_init(&d->rr, 0);
+    atomic_init(&d->in_flight, 0);
+    atomic_init(&d->outstanding, 0);
+    atomic_init(&d->stopping, 0);
+    atomic_init(&d->deadline_ms, 0);
+    d->workers = xcalloc((size_t)opts->workers, sizeof(*d->workers));
+    d->n_workers = opts->workers;
+
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        w->d = d;
+        w->index = i;
+        int err = pthread_mutex_init(&w->lock, NULL);
+        if (err != 0) {
+            util_errf(errstr, errstr_size, "worker %d: mutex: %s", i, strerror(err));
+            goto out;
+        }
+        w->lock_init = true;
+        w->multi = curl_multi_init();
+        if (w->multi == NULL) {
+            util_errf(errstr, errstr_size, "worker %d: curl_multi_init failed", i);
+            goto out;
+        }
+        ep_map_init(&w->eps);
+    }
+    for (int i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        int err = pthread_create(&w->thread, NULL, worker_main, w);
+        if (err != 0) {
+            util_errf(errstr, errstr_size, "worker %d: thread: %s", i, strerror(err));
+            goto out;
+        }
+        w->thread_started = true;
+    }
+    log_debug("deliver: %d workers, %d in flight per endpoint per worker", d->n_workers, d->cap);
+    *dp = d;
+    d = NULL;
+    ret = 0;
+out:
+    if (d != NULL) {
+        stop_and_join(d, util_mono_ms());
+        deliver_free(d);
+    }
+    return ret;
+}
+
+void deliver_submit(struct deliver *d, struct delivery *dl)
+{
+    unsigned int n = atomic_fetch_add(&d->rr, 1);
+    struct worker *w = &d->workers[n % (unsigned int)d->n_workers];
+
+    /* Counted before the worker can see it, so that outstanding never
+     * reads 0 while a delivery sits in a queue. */
+    atomic_fetch_add(&d->in_flight, 1);
+    atomic_fetch_add(&d->outstanding, 1);
+    dl->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->q_tail != NULL) {
+        w->q_tail->next = dl;
+    } else {
+        w->q_head = dl;
+    }
+    w->q_tail = dl;
+    pthread_mutex_unlock(&w->lock);
+    curl_multi_wakeup(w->multi);
+}
+
+void deliver_stop(struct deliver *d, int64_t deadline_ms)
+{
+    if (d == NULL) {
+        return;
+    }
+    stop_and_join(d, deadline_ms);
+    deliver_free(d);
+}
+
+long deliver_in_flight(const struct deliver *d)
+{
+    return atomic_load(&d->in_flight);
+}

@@ -1,0 +1,129 @@
+# Shared helpers for the end-to-end tests (sourced).  Each test starts its own
+# Kafka (the bridge's embedded cluster, or tests/helpers/mockkafka when the
+# cluster must outlive the bridge or take fault commands) and its own
+# receivers (webhook-bridge receive) on 127.0.0.1, and prints "ok: ..." or
+# "FAIL: ..." per check.  Logs stay in $T.
+set -u
+BIN=${BIN:?BIN must name the webhook-bridge binary}
+HELPERS=${HELPERS:?HELPERS must name the helpers directory}
+T=${TEST_LOG_DIR:-$(mktemp -d)}
+mkdir -p "$T"
+PIDS=""
+FAILS=0
+ACCOUNT_A=0b98ef2c-f739-45f1-81e3-b2def2bb868f
+ACCOUNT_B=5d1f0c38-3a1e-4f53-9a0b-2a47c0e4f7a1
+ACCOUNT_C=9e3c1b7a-0d4f-4c2e-8a61-7f2b5c9d0e13
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+# check DESCRIPTION COMMAND...: ok when the command succeeds
+check() {
+    desc=$1
+    shift
+    if "$@"; then ok "$desc"; else fail "$desc"; fi
+}
+finish() {
+    [ "$FAILS" -eq 0 ] && exit 0
+    echo "$FAILS check(s) failed; logs in $T"
+    exit 1
+}
+
+# wait_until SECONDS COMMAND...: polls until the command succeeds.
+wait_until() {
+    limit=$1
+    shift
+    end=$(($(date +%s) + limit))
+    while ! "$@" 2>/dev/null; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.2
+    done
+    return 0
+}
+
+uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# event ID TYPE ACCOUNT [EXTRA-JSON-FIELDS]: one event on one line
+event() {
+    printf '{"eventId":"%s","eventType":"%s","eventDetails":{"accountId":"%s","accountName":"Test","subscription":{"calendarId":"4a2d4acb-bd05-e511-af43-067f1c947754","emailAddress":"someone@example.com"}%s}}\n' \
+        "$1" "$2" "$3" "${4:-}"
+}
+
+# start_receiver NAME [receive options]: sets PORT_<NAME>; output in $T/NAME.out
+start_receiver() {
+    name=$1
+    shift
+    rm -f "$T/$name.port"
+    "$BIN" receive --listen 127.0.0.1:0 --port-file "$T/$name.port" --json "$@" \
+        >"$T/$name.out" 2>"$T/$name.err" &
+    PIDS="$PIDS $!"
+    wait_until 10 test -s "$T/$name.port" || { fail "receiver $name did not start"; finish; }
+    eval "PORT_$name=$(cat "$T/$name.port")"
+}
+
+# start_cluster [mockkafka options]: an external mock cluster taking commands
+# from mock_cmd; sets BOOT.
+start_cluster() {
+    rm -f "$T/mk.in"
+    mkfifo "$T/mk.in"
+    "$HELPERS/mockkafka" "$@" <"$T/mk.in" >"$T/mk.out" 2>"$T/mk.err" &
+    PIDS="$PIDS $!"
+    exec 3>"$T/mk.in"
+    wait_until 10 grep -q '^bootstrap=' "$T/mk.out" || { fail "mockkafka did not start"; finish; }
+    BOOT=$(sed -n 's/^bootstrap=//p' "$T/mk.out")
+}
+mock_cmd() {
+    n=$(grep -cE '^(ok|error)' "$T/mk.out")
+    echo "$*" >&3
+    wait_until 10 sh -c "[ \$(grep -cE '^(ok|error)' '$T/mk.out') -gt $n ]"
+}
+
+# The topics a bridge with the test schedule needs, for mockkafka.
+cluster_topics() { # PARTITIONS DELAY-INTERVALS...
+    p=$1
+    shift
+    echo "--topic subscription-events:$p --topic webhook-endpoints:1 --topic webhook-dead-letter:$p --topic webhook-attempts:$p --topic webhook-delay-0s:$p"
+    for i in "$@"; do echo "--topic webhook-delay-$i:$p"; done
+}
+
+# start_bridge NAME CONF: runs the bridge until it logs "ready"; sets
+# BRIDGE_PID and, in embedded mode, BOOT.
+start_bridge() {
+    name=$1
+    "$BIN" run -c "$2" >"$T/$name.out" 2>>"$T/$name.err" &
+    BRIDGE_PID=$!
+    PIDS="$PIDS $BRIDGE_PID"
+    wait_until 30 grep -q '"msg":"ready"' "$T/$name.err" || { fail "bridge $name not ready"; finish; }
+    b=$(grep '"msg":"ready"' "$T/$name.err" | tail -1 | sed -n 's/.*"bootstrap":"\([^"]*\)".*/\1/p')
+    [ -n "$b" ] && BOOT=$b
+    # The group needs its first assignment before records flow.
+    wait_until 30 grep -q '"partitions assigned","consumer":"events"' "$T/$name.err" ||
+        { fail "bridge $name got no partitions"; finish; }
+}
+
+stop_bridge() { # sends SIGTERM, waits, returns the exit code
+    kill -TERM "$BRIDGE_PID"
+    wait "$BRIDGE_PID"
+}
+
+produce() { # FILE [TOPIC]: one record per line, keyed by nothing
+    kcat -P -b "$BOOT" -t "${2:-subscription-events}" -l "$1" 2>>"$T/kcat.err"
+}
+
+# consume TOPIC: every record as a kcat JSON envelope per line
+consume() {
+    kcat -C -b "$BOOT" -t "$1" -o beginning -e -q -J 2>>"$T/kcat.err"
+}
+
+# lines FILE: number of lines (0 when missing)
+lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
+# jqe ARGS...: jq -e without its output (a condition)
+jqe() { jq -e "$@" >/dev/null; }
