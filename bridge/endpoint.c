@@ -1,0 +1,301 @@
+/*
+ * endpoint: the registered webhook endpoint and its validation rules.
+ *
+ * The same checks serve the configuration file (conf.c) and the endpoints
+ * topic (the registry), so a rule is written once.  An endpoint is built by
+ * one thread, then shared read-only: nothing here locks.  Error texts follow
+ * the config convention "what is wrong (expected WHAT)" so callers only add
+ * "file:line: setting: " in front.  No message ever quotes a secret or a URL
+ * that carries credentials.
+ */
+#include "endpoint.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+/* Longer URLs are refused: no receiver needs one, and they end up in every
+ * delivery record. */
+#define ENDPOINT_URL_MAX 2048
+
+#define SECRET_PREFIX "whsec_"
+/* A decoded key longer than this is certainly a mistake (Standard Webhooks
+ * keys are 24 to 64 bytes). */
+#define SECRET_B64_MAX 1024
+
+struct endpoint *endpoint_new(void)
+{
+    struct endpoint *ep = xcalloc(1, sizeof(*ep));
+    ep->enabled = true;
+    return ep;
+}
+
+struct endpoint *endpoint_dup(const struct endpoint *ep)
+{
+    struct endpoint *copy = endpoint_new();
+
+    copy->id = ep->id != NULL ? xstrdup(ep->id) : NULL;
+    copy->account_id = ep->account_id != NULL ? xstrdup(ep->account_id) : NULL;
+    copy->url = ep->url != NULL ? xstrdup(ep->url) : NULL;
+    copy->description = ep->description != NULL ? xstrdup(ep->description) : NULL;
+    copy->enabled = ep->enabled;
+    for (size_t i = 0; i < ep->n_event_types; i++) {
+        endpoint_add_event_type(copy, ep->event_types[i]);
+    }
+    for (size_t i = 0; i < ep->n_secrets; i++) {
+        endpoint_add_secret(copy, ep->secrets[i]);
+    }
+    return copy;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+void endpoint_destroy(struct endpoint *ep)
+{
+    if (ep == NULL) {
+        return;
+    }
+    free(ep->id);
+    free(ep->account_id);
+    free(ep->url);
+    free(ep->description);
+    free_strings(ep->event_types, ep->n_event_types);
+    free_strings(ep->secrets, ep->n_secrets);
+    free(ep);
+}
+
+/* Appends a copy of s to the array *v of *n strings.  Lists are short (a few
+ * types, one or two secrets), so growing by one is fine. */
+static void append_string(char ***v, size_t *n, const char *s)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[*n] = xstrdup(s);
+    (*n)++;
+}
+
+void endpoint_add_event_type(struct endpoint *ep, const char *type)
+{
+    append_string(&ep->event_types, &ep->n_event_types, type);
+}
+
+void endpoint_add_secret(struct endpoint *ep, const char *secret)
+{
+    append_string(&ep->secrets, &ep->n_secrets, secret);
+}
+
+static int wants_type(const struct endpoint *ep, const char *event_type)
+{
+    if (ep->n_event_types == 1 && strcmp(ep->event_types[0], "*") == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < ep->n_event_types; i++) {
+        if (strcmp(ep->event_types[i], event_type) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int endpoint_matches(const struct endpoint *ep, const char *account_id, const char *event_type)
+{
+    if (!ep->enabled || ep->account_id == NULL || account_id == NULL || event_type == NULL) {
+        return 0;
+    }
+    if (strcmp(ep->account_id, "*") != 0 && strcmp(ep->account_id, account_id) != 0) {
+        return 0;
+    }
+    return wants_type(ep, event_type);
+}
+
+static int is_id_char(int c)
+{
+    return isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+int endpoint_check_id(const char *id, char *errstr, size_t errstr_size)
+{
+    size_t len = strlen(id);
+
+    if (len == 0) {
+        util_errf(errstr, errstr_size,
+                  "empty id (expected 1 to %d characters of A-Z a-z 0-9 . _ : -)", ENDPOINT_ID_MAX);
+        return -1;
+    }
+    if (len > ENDPOINT_ID_MAX) {
+        util_errf(errstr, errstr_size, "id is %zu characters long (expected at most %d)", len,
+                  ENDPOINT_ID_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_id_char((unsigned char)id[i])) {
+            util_errf(errstr, errstr_size,
+                      "id \"%s\" has a character that is not allowed at position %zu "
+                      "(expected only A-Z a-z 0-9 . _ : -)",
+                      id, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_size)
+{
+    if (strcmp(account_id, "*") == 0 || util_is_uuid(account_id)) {
+        return 0;
+    }
+    util_errf(errstr, errstr_size,
+              "\"%s\" is not a UUID (expected 8-4-4-4-12 hex digits such as "
+              "\"0b98ef2c-f739-45f1-81e3-b2def2bb868f\", or \"*\" for every account)",
+              account_id);
+    return -1;
+}
+
+int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
+{
+    CURLU *u = NULL;
+    char *scheme = NULL;
+    char *host = NULL;
+    char *user = NULL;
+    char *password = NULL;
+    int ret = -1;
+
+    if (strlen(url) > ENDPOINT_URL_MAX) {
+        util_errf(errstr, errstr_size, "URL is %zu characters long (expected at most %d)",
+                  strlen(url), ENDPOINT_URL_MAX);
+        goto out;
+    }
+    u = curl_url();
+    if (u == NULL) {
+        util_errf(errstr, errstr_size, "out of memory parsing the URL");
+        goto out;
+    }
+    /* CURLU_NON_SUPPORT_SCHEME: parse any scheme, so "ftp://" is refused
+     * below with a clear reason rather than as "unsupported by libcurl". */
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK) {
+        /* The text may hold credentials: quote it only when it has no '@'. */
+        if (strchr(url, '@') != NULL) {
+            util_errf(errstr, errstr_size,
+                      "the URL is not valid: %s (expected an absolute http:// or https:// URL)",
+                      curl_url_strerror(rc));
+        } else if (strstr(url, "://") == NULL) {
+            util_errf(errstr, errstr_size,
+                      "\"%s\" is not an absolute URL (expected http:// or https:// followed by "
+                      "a host, e.g. \"https://hooks.example.com/webhook\")",
+                      url);
+        } else if (rc == CURLUE_NO_HOST) {
+            util_errf(errstr, errstr_size,
+                      "\"%s\" has no host (expected http:// or https:// followed by a host)", url);
+        } else {
+            util_errf(errstr, errstr_size,
+                      "\"%s\" is not a valid URL: %s (expected an absolute http:// or https:// "
+                      "URL such as \"https://hooks.example.com/webhook\")",
+                      url, curl_url_strerror(rc));
+        }
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+        util_errf(errstr, errstr_size,
+                  "the URL contains a user name or password (expected no credentials in the URL: "
+                  "receivers authenticate deliveries with the signing secrets)");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        util_errf(errstr, errstr_size, "\"%s\" has no scheme (expected http:// or https://)", url);
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        util_errf(errstr, errstr_size, "\"%s\" has scheme \"%s\" (expected http:// or https://)",
+                  url, scheme);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        util_errf(errstr, errstr_size, "\"%s\" has no host (expected http(s)://HOST/...)", url);
+        goto out;
+    }
+    ret = 0;
+out:
+    curl_free(password);
+    curl_free(user);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ret;
+}
+
+static int is_base64_char(int c)
+{
+    return isalnum(c) || c == '+' || c == '/';
+}
+
+/* Strict standard base64: alphabet only, length a multiple of 4, at most
+ * two '=' of padding at the end. */
+static int is_base64(const char *s, size_t len)
+{
+    size_t pad = 0;
+
+    if (len == 0 || len % 4 != 0) {
+        return 0;
+    }
+    while (pad < 2 && s[len - 1 - pad] == '=') {
+        pad++;
+    }
+    for (size_t i = 0; i < len - pad; i++) {
+        if (!is_base64_char((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int endpoint_check_secret(const char *secret, char *errstr, size_t errstr_size)
+{
+    size_t prefix_len = strlen(SECRET_PREFIX);
+    unsigned char *key = NULL;
+    int ret = -1;
+
+    if (strncmp(secret, SECRET_PREFIX, prefix_len) != 0) {
+        util_errf(errstr, errstr_size,
+                  "secret does not start with \"" SECRET_PREFIX "\" "
+                  "(expected \"" SECRET_PREFIX "\" followed by the base64 key)");
+        goto out;
+    }
+    const char *b64 = secret + prefix_len;
+    size_t len = strlen(b64);
+    if (len > SECRET_B64_MAX) {
+        util_errf(errstr, errstr_size, "secret is %zu characters long (expected at most %d)",
+                  strlen(secret), SECRET_B64_MAX + (int)prefix_len);
+        goto out;
+    }
+    if (!is_base64(b64, len)) {
+        util_errf(errstr, errstr_size,
+                  "secret is not valid base64 after \"" SECRET_PREFIX "\" "
+                  "(expected \"" SECRET_PREFIX "\" followed by standard base64, "
+                  "e.g. from: openssl rand -base64 32)");
+        goto out;
+    }
+    key = xmalloc(len / 4 * 3 + 1);
+    /* EVP_DecodeBlock counts padding as output bytes: subtract it. */
+    int n = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)len);
+    size_t pad = (b64[len - 1] == '=') + (b64[len - 2] == '=');
+    if (n < 0 || (size_t)n <= pad) {
+        util_errf(errstr, errstr_size,
+                  "secret has an empty or undecodable key after \"" SECRET_PREFIX "\" "
+                  "(expected \"" SECRET_PREFIX "\" followed by a non-empty base64 key)");
+        goto out;
+    }
+    ret = 0;
+out:
+    free(key);
+    return ret;
+}
