@@ -7,6 +7,7 @@ set -u
 BIN=${BIN:?BIN must name the webhook-bridge binary}
 HELPERS=${HELPERS:?HELPERS must name the helpers directory}
 T=${TEST_LOG_DIR:-$(mktemp -d)}
+rm -rf "$T"
 mkdir -p "$T"
 PIDS=""
 FAILS=0
@@ -97,14 +98,18 @@ cluster_topics() { # PARTITIONS DELAY-INTERVALS...
 # BRIDGE_PID and, in embedded mode, BOOT.
 start_bridge() {
     name=$1
-    "$BIN" run -c "$2" >"$T/$name.out" 2>>"$T/$name.err" &
+    touch "$T/$name.err"
+    r0=$(grep -c '"msg":"ready"' "$T/$name.err")
+    a0=$(grep -c '"partitions assigned","consumer":"events"' "$T/$name.err")
+    "$BIN" run -c "$2" >>"$T/$name.out" 2>>"$T/$name.err" &
     BRIDGE_PID=$!
     PIDS="$PIDS $BRIDGE_PID"
-    wait_until 30 grep -q '"msg":"ready"' "$T/$name.err" || { fail "bridge $name not ready"; finish; }
+    wait_until 30 sh -c "[ \$(grep -c '\"msg\":\"ready\"' $T/$name.err) -gt $r0 ]" ||
+        { fail "bridge $name not ready"; finish; }
     b=$(grep '"msg":"ready"' "$T/$name.err" | tail -1 | sed -n 's/.*"bootstrap":"\([^"]*\)".*/\1/p')
     [ -n "$b" ] && BOOT=$b
     # The group needs its first assignment before records flow.
-    wait_until 30 grep -q '"partitions assigned","consumer":"events"' "$T/$name.err" ||
+    wait_until 60 sh -c "[ \$(grep -c 'partitions assigned\",\"consumer\":\"events' $T/$name.err) -gt $a0 ]" ||
         { fail "bridge $name got no partitions"; finish; }
 }
 
