@@ -78,7 +78,15 @@ struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t
     a->at_ms = at_ms;
     a->duration_ms = duration_ms;
     a->status = status;
-    a->error = error != NULL ? xstrndup(error, strnlen(error, ATTEMPT_ERROR_MAX)) : NULL;
+    a->error = NULL;
+    if (error != NULL) {
+        size_t n = strnlen(error, ATTEMPT_ERROR_MAX);
+        /* Never split a UTF-8 sequence: the text goes into JSON records. */
+        while (n > 0 && n < strlen(error) && ((unsigned char)error[n] & 0xC0) == 0x80) {
+            n--;
+        }
+        a->error = xstrndup(error, n);
+    }
     dl->n_attempts++;
     return a;
 }
@@ -187,9 +195,38 @@ static int get_time(json_t *obj, const char *key, int64_t *ms, char *errstr, siz
     return 0;
 }
 
+/* The event's bytes as they were first consumed.  Records written by
+ * delivery_to_record end with ,"event":<original bytes>}; those bytes are
+ * used when they parse to the same document, so retries POST exactly what
+ * the first attempt did.  Otherwise (a record written by another tool) the
+ * event is serialised compactly. */
+static struct payload *original_event(const char *value, size_t len, json_t *event)
+{
+    static const char key[] = ",\"event\":";
+    const char *hit = memmem(value, len, key, sizeof(key) - 1);
+    if (hit != NULL && len > 0 && value[len - 1] == '}') {
+        const char *start = hit + sizeof(key) - 1;
+        size_t n = (size_t)(value + len - 1 - start);
+        json_t *parsed = json_loadb(start, n, 0, NULL);
+        int same = parsed != NULL && json_equal(parsed, event);
+        json_decref(parsed);
+        if (same) {
+            return payload_new(start, n);
+        }
+    }
+    char *body = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (body == NULL) {
+        return NULL;
+    }
+    struct payload *p = payload_new(body, strlen(body));
+    free(body);
+    return p;
+}
+
 struct delivery *delivery_from_record(const void *value, size_t len, char *errstr,
                                       size_t errstr_size)
 {
+    const char *text = value;
     struct delivery *dl = NULL;
     json_error_t jerr;
     json_t *root = json_loadb(value, len, 0, &jerr);
@@ -220,13 +257,11 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
                   "object and deliveryId a UUID");
         goto out;
     }
-    char *body = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    if (body == NULL) {
+    struct payload *p = original_event(text, len, event);
+    if (p == NULL) {
         util_errf(errstr, errstr_size, "delivery record: event cannot be serialised");
         goto out;
     }
-    struct payload *p = payload_new(body, strlen(body));
-    free(body);
     dl = delivery_new(event_id, event_type, account_id, endpoint_id, url, p);
     payload_unref(p);
     memcpy(dl->id, id, UTIL_UUID_LEN - 1);
@@ -253,16 +288,20 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
         delivery_add_attempt(dl, at_ms, dur, json_is_integer(status) ? (int)json_integer_value(status) : 0,
                              json_is_string(error) ? json_string_value(error) : NULL);
     }
-    const char *stopic = NULL;
+    json_t *stopic_v = NULL;
     int spart = -1;
     json_int_t soff = -1;
-    if (json_unpack_ex(source, &jerr, 0, "{s?s, s?i, s?I}", "topic", &stopic, "partition", &spart,
+    if (json_unpack_ex(source, &jerr, 0, "{s?o, s?i, s?I}", "topic", &stopic_v, "partition", &spart,
                        "offset", &soff) != 0) {
         util_errf(errstr, errstr_size, "delivery record: source: %s", jerr.text);
         goto fail;
     }
-    if (stopic != NULL) {
-        delivery_set_source(dl, stopic, spart, soff);
+    if (stopic_v != NULL && !json_is_string(stopic_v) && !json_is_null(stopic_v)) {
+        util_errf(errstr, errstr_size, "delivery record: source.topic must be a string or null");
+        goto fail;
+    }
+    if (json_is_string(stopic_v)) {
+        delivery_set_source(dl, json_string_value(stopic_v), spart, soff);
     }
     json_t *rf = json_object_get(root, "replayedFrom");
     if (json_is_string(rf)) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 
 /* Longer URLs are refused: no receiver needs one, and they end up in every
@@ -110,7 +111,7 @@ int endpoint_matches(const struct endpoint *ep, const char *account_id, const ch
     if (!ep->enabled || ep->account_id == NULL || account_id == NULL || event_type == NULL) {
         return 0;
     }
-    if (strcmp(ep->account_id, "*") != 0 && strcmp(ep->account_id, account_id) != 0) {
+    if (strcmp(ep->account_id, "*") != 0 && strcasecmp(ep->account_id, account_id) != 0) {
         return 0;
     }
     return wants_type(ep, event_type);
@@ -168,6 +169,13 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
     char *password = NULL;
     int ret = -1;
 
+    /* Delivery records are JSON, so the URL must be valid UTF-8 (jansson checks). */
+    json_t *utf8 = json_string(url);
+    if (utf8 == NULL) {
+        util_errf(errstr, errstr_size, "URL is not valid UTF-8");
+        goto out;
+    }
+    json_decref(utf8);
     if (strlen(url) > ENDPOINT_URL_MAX) {
         util_errf(errstr, errstr_size, "URL is %zu characters long (expected at most %d)",
                   strlen(url), ENDPOINT_URL_MAX);

@@ -68,7 +68,7 @@ int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes
         return -1;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(data, len, 0, &jerr);
+    json_t *root = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
         util_errf(errstr, errstr_size, "not valid JSON: %s at byte %d", jerr.text, jerr.position);
         return -1;

@@ -5,6 +5,7 @@
  */
 #include "registry.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,12 +167,24 @@ void registry_destroy(struct registry *r)
     free(r);
 }
 
+/* Account ids are UUIDs: indexed in lower case so that case never matters. */
+static void lower_key(const char *account_id, char *buf, size_t size)
+{
+    size_t i = 0;
+    for (; account_id[i] != '\0' && i + 1 < size; i++) {
+        buf[i] = (char)tolower((unsigned char)account_id[i]);
+    }
+    buf[i] = '\0';
+}
+
 static struct eplist *account_list(struct registry *r, const char *account_id)
 {
     if (strcmp(account_id, "*") == 0) {
         return &r->any_account;
     }
-    struct slot *s = table_upsert(&r->by_account, account_id);
+    char key[64];
+    lower_key(account_id, key, sizeof(key));
+    struct slot *s = table_upsert(&r->by_account, key);
     if (s->value == NULL) {
         s->value = xcalloc(1, sizeof(struct eplist));
     }
@@ -212,8 +225,9 @@ static size_t match_list(const struct eplist *l, const char *account_id, const c
 size_t registry_match(const struct registry *r, const char *account_id, const char *event_type,
                       const struct endpoint **out, size_t max)
 {
-    size_t n = match_list(table_get(&r->by_account, account_id), account_id, event_type, out, max,
-                          0);
+    char key[64];
+    lower_key(account_id, key, sizeof(key));
+    size_t n = match_list(table_get(&r->by_account, key), account_id, event_type, out, max, 0);
     return match_list(&r->any_account, account_id, event_type, out, max, n);
 }
 

@@ -58,6 +58,7 @@ fi
 
 if [ "${TESTS_ONLY:-}" != unit ]; then
     for t in tests/e2e/*.sh; do
+        [ "$(basename "$t")" = lib.sh ] && continue
         name=e2e/$(basename "$t" .sh)
         dir="$LOGS/$name"
         mkdir -p "$dir"

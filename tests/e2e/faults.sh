@@ -1,0 +1,51 @@
+# Broker faults injected with rdkafka_mock.h (through tests/helpers/mockkafka):
+# produce errors while deliveries are being parked, then the broker down for
+# a few seconds.  Nothing is lost: every event ends delivered to the healthy
+# endpoint and dead-lettered for the failing one.
+. tests/e2e/lib.sh
+
+start_cluster $(cluster_topics 2 1s)
+start_receiver flaky --fail-first 60
+start_receiver dead --status 500
+cat >"$T/bridge.conf" <<CONF
+kafka = { brokers = "$BOOT"; create_topics = false;
+          properties = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500" ]; };
+delivery = { allow_private_networks = true; timeout = "5s"; };
+retry = { schedule = [ "1s" ]; window = "8s"; };
+endpoints = (
+  { id = "flaky"; account_id = "$ACCOUNT_A"; url = "http://127.0.0.1:$PORT_flaky/h"; },
+  { id = "dead"; account_id = "$ACCOUNT_A"; url = "http://127.0.0.1:$PORT_dead/h"; }
+);
+CONF
+: >"$T/events"
+i=0
+while [ $i -lt 40 ]; do
+    event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"
+    i=$((i + 1))
+done
+jq -r .eventId "$T/events" | sort >"$T/ids"
+produce "$T/events"
+start_bridge bridge "$T/bridge.conf"
+
+# Produce requests fail (retriable errors) while the first failures are parked.
+wait_until 30 sh -c "[ \$(wc -l <$T/dead.out) -ge 10 ]"
+mock_cmd produce_errors 6 6   # NOT_LEADER_OR_FOLLOWER
+mock_cmd produce_errors 6 7   # REQUEST_TIMED_OUT
+ok "injected 12 produce errors"
+sleep 2
+mock_cmd broker_down 1
+ok "broker down"
+sleep 4
+mock_cmd broker_up 1
+ok "broker up"
+
+check "every event reached the flaky endpoint with a 200 (40)" \
+    wait_until 90 sh -c "[ \$(jq -r 'select(.status == 200) | .webhookId' $T/flaky.out | sort -u | wc -l) -eq 40 ]"
+check "every event to the dead endpoint was dead-lettered (40)" \
+    wait_until 90 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | jq -r 'select(.endpointId == \"dead\") | .eventId' | sort -u | wc -l) -eq 40 ]"
+consume webhook-dead-letter | jq -r '.payload | fromjson | select(.endpointId == "dead") | .eventId' | sort -u >"$T/dead-ids"
+check "the dead letters are exactly the events produced" cmp -s "$T/ids" "$T/dead-ids"
+check "no dead letter for the flaky endpoint" \
+    test "$(consume webhook-dead-letter | jq -r '.payload | fromjson | select(.endpointId == "flaky")' | wc -l)" -eq 0
+check "the bridge survived the faults and exits 0 on SIGTERM" stop_bridge
+finish

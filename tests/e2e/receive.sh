@@ -1,0 +1,276 @@
+#!/bin/sh
+# End-to-end checks of `webhook-bridge receive`, the scripted local webhook
+# receiver: answers, headers, printed lines, attempt counting, --drop,
+# --delay and a clean exit on SIGTERM.  Needs curl and jq.
+#
+#   sh tests/e2e/receive.sh build/webhook-bridge
+#
+# Prints one "ok: ..." or "FAIL: ..." line per check; exits non-zero when any
+# check failed.  Each receiver binds 127.0.0.1:0 and reports its port through
+# --port-file; logs stay in $TMP until the end (kept with KEEP_TMP=1).
+set -u
+
+BIN=${1:?usage: receive.sh PATH/TO/webhook-bridge}
+case $BIN in
+/*) ;;
+*) BIN=$(pwd)/$BIN ;;
+esac
+# tests/run.sh gives a log directory to keep; otherwise a temporary one.
+if [ -n "${TEST_LOG_DIR:-}" ]; then
+    TMP=$TEST_LOG_DIR
+    mkdir -p "$TMP"
+    KEEP_TMP=1
+else
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/receive-e2e.XXXXXX")
+fi
+PIDS=""
+FAILS=0
+RPID=""
+PORT=""
+NAME=""
+
+cleanup() {
+    for p in $PIDS; do
+        kill "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    if [ "${KEEP_TMP:-0}" = 1 ] || [ "$FAILS" -ne 0 ]; then
+        echo "logs kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+ok() {
+    echo "ok: $*"
+}
+
+fail() {
+    echo "FAIL: $*"
+    FAILS=$((FAILS + 1))
+}
+
+# check WHAT EXPECTED ACTUAL
+check() {
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        fail "$1 (expected '$2', got '$3')"
+    fi
+}
+
+# start NAME [OPTION]...: starts a receiver; sets RPID, PORT and NAME.
+start() {
+    NAME=$1
+    shift
+    rm -f "$TMP/$NAME.port"
+    "$BIN" receive --listen 127.0.0.1:0 --port-file "$TMP/$NAME.port" "$@" \
+        >"$TMP/$NAME.out" 2>"$TMP/$NAME.err" &
+    RPID=$!
+    PIDS="$PIDS $RPID"
+    PORT=""
+    i=0
+    while [ $i -lt 50 ]; do
+        if [ -s "$TMP/$NAME.port" ]; then
+            PORT=$(cat "$TMP/$NAME.port")
+            return 0
+        fi
+        if ! kill -0 "$RPID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    fail "$NAME: receiver did not start: $(cat "$TMP/$NAME.err")"
+    return 1
+}
+
+# stop: SIGTERM to the current receiver; sets STOP_RC to its exit status.
+stop() {
+    kill -TERM "$RPID" 2>/dev/null
+    wait "$RPID"
+    STOP_RC=$?
+}
+
+# post ID BODY [CURL-OPTION]...: POSTs BODY with webhook headers to the
+# current receiver; the answer's headers go to $TMP/$NAME.hdr.  Prints the
+# status code; sets CURL_RC.
+post() {
+    id=$1
+    body=$2
+    shift 2
+    CURL_RC=0
+    curl -s -o /dev/null -D "$TMP/$NAME.hdr" -w '%{http_code}' --max-time 20 \
+        -H 'Content-Type: application/json' -H "webhook-id: $id" \
+        -H 'webhook-timestamp: 1700000000' -H 'User-Agent: receive-e2e/1' \
+        --data-binary "$body" "$@" "http://127.0.0.1:$PORT/hook" || CURL_RC=$?
+}
+
+# line N: the Nth line the current receiver printed.
+line() {
+    sed -n "${1}p" "$TMP/$NAME.out"
+}
+
+# header_value NAME: the value of header NAME in the last answer (empty when
+# absent).
+header_value() {
+    tr -d '\r' <"$TMP/$NAME.hdr" |
+        awk -v h="$1" 'BEGIN { h = tolower(h) ":" } tolower($1) == h { sub(/^[^:]*: */, ""); print }'
+}
+
+event() {
+    printf '{"eventId":"%s","eventType":"%s","eventDetails":{"accountId":"%s"}}' "$1" "$2" "$3"
+}
+
+EV1=$(event e1 Subscribe acc-1)
+EV2=$(event e2 Unsubscribe acc-2)
+
+# Default answer, text line, attempt counting, 405.
+if start default; then
+    check "default status 200" 200 "$(post wh-1 "$EV1")"
+    check "default text line" "wh-1 Subscribe acc-1 attempt=1 -> 200" "$(line 1)"
+    check "default: no Retry-After" "" "$(header_value Retry-After)"
+    post wh-1 "$EV1" >/dev/null
+    post wh-2 "$EV2" >/dev/null
+    post wh-1 "$EV1" >/dev/null
+    check "attempt 2 for a repeated webhook-id" "wh-1 Subscribe acc-1 attempt=2 -> 200" "$(line 2)"
+    check "attempt 1 for another webhook-id" "wh-2 Unsubscribe acc-2 attempt=1 -> 200" "$(line 3)"
+    check "attempt 3 for a repeated webhook-id" "wh-1 Subscribe acc-1 attempt=3 -> 200" "$(line 4)"
+    post wh-3 'not json' >/dev/null
+    check "unparsable body prints '-'" "wh-3 - - attempt=1 -> 200" "$(line 5)"
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/hook")
+    check "GET answered 405" 405 "$code"
+    check "GET prints no line" 5 "$(wc -l <"$TMP/$NAME.out" | tr -d ' ')"
+    stop
+    check "SIGTERM exits 0" 0 "$STOP_RC"
+    if grep -q "^receive: listening on 127.0.0.1:$PORT\$" "$TMP/$NAME.err"; then
+        ok "listen address on stderr"
+    else
+        fail "listen address on stderr: $(cat "$TMP/$NAME.err")"
+    fi
+fi
+
+# --status 500
+if start status500 --status 500; then
+    check "--status 500 answered" 500 "$(post wh-5 "$EV1")"
+    check "--status 500 line" "wh-5 Subscribe acc-1 attempt=1 -> 500" "$(line 1)"
+    stop
+fi
+
+# --fail-first 2: 503, 503, then --status; --retry-after only on non-2xx.
+if start failfirst --fail-first 2 --retry-after 7; then
+    check "--fail-first 2: 1st is 503" 503 "$(post wh-f "$EV1")"
+    check "--retry-after on a 503" 7 "$(header_value Retry-After)"
+    check "--fail-first 2: 2nd is 503" 503 "$(post wh-f "$EV1")"
+    check "--fail-first 2: 3rd is 200" 200 "$(post wh-f "$EV1")"
+    check "--retry-after not on a 2xx" "" "$(header_value Retry-After)"
+    check "--fail-first lines" "wh-f Subscribe acc-1 attempt=1 -> 503|wh-f Subscribe acc-1 attempt=2 -> 503|wh-f Subscribe acc-1 attempt=3 -> 200" \
+        "$(paste -sd '|' "$TMP/$NAME.out")"
+    stop
+fi
+
+# --retry-after with a 429, literal value
+if start retryafter --status 429 --retry-after 'Wed, 21 Oct 2015 07:28:00 GMT'; then
+    check "--status 429 answered" 429 "$(post wh-r "$EV1")"
+    check "--retry-after literal value" "Wed, 21 Oct 2015 07:28:00 GMT" "$(header_value Retry-After)"
+    stop
+fi
+
+# 302 carries a Location header
+if start redirect --status 302; then
+    check "--status 302 answered" 302 "$(post wh-l "$EV1")"
+    loc=$(header_value Location)
+    if [ -n "$loc" ]; then
+        ok "302 has Location ($loc)"
+    else
+        fail "302 has Location"
+    fi
+    stop
+fi
+
+# --json: the body round trip and the other fields
+if start json --json; then
+    BODY='{"eventId":"e9","eventType":"Subscribe","eventDetails":{"accountId":"acc-9","note":"tab\there \"q\" ü"},"x":[1,2]}'
+    check "--json answered" 200 "$(post wh-j "$BODY")"
+    post wh-j "$BODY" >/dev/null
+    out=$(line 1)
+    check "--json body round trip" "$BODY" "$(printf '%s' "$out" | jq -j .body)"
+    check "--json fields" "wh-j|1700000000|Subscribe|acc-9|1|200|application/json|receive-e2e/1" \
+        "$(printf '%s' "$out" | jq -r '[.webhookId,.timestamp,.eventType,.accountId,.attempt,.status,.contentType,.userAgent]|map(tostring)|join("|")')"
+    check "--json bytes" "$(printf '%s' "$BODY" | wc -c | tr -d ' ')" "$(printf '%s' "$out" | jq .bytes)"
+    check "--json attempt 2" 2 "$(line 2 | jq .attempt)"
+    stop
+fi
+
+# --drop: no answer at all (curl: 52 empty reply), after --fail-first
+if start drop --drop --fail-first 1; then
+    check "--drop with --fail-first 1: 1st is 503" 503 "$(post wh-d "$EV1")"
+    post wh-d "$EV1" >/dev/null
+    check "--drop: curl exit 52 (empty reply)" 52 "$CURL_RC"
+    check "--drop line" "wh-d Subscribe acc-1 attempt=2 -> drop" "$(line 2)"
+    stop
+    check "--drop: SIGTERM exits 0" 0 "$STOP_RC"
+fi
+
+# --delay: answers wait, other connections do not, shutdown does not hang
+if start delay --delay 1500; then
+    t=$(curl -s -o /dev/null -w '%{time_total}' -d "$EV1" "http://127.0.0.1:$PORT/hook")
+    if awk -v t="$t" 'BEGIN { exit !(t >= 1.4) }'; then
+        ok "--delay 1500: answered after ${t}s"
+    else
+        fail "--delay 1500: answered after ${t}s"
+    fi
+    cpids=""
+    for c in a b c; do
+        curl -s -o /dev/null -w '%{time_total}' -d "$EV1" "http://127.0.0.1:$PORT/$c" \
+            >"$TMP/$NAME.time.$c" &
+        cpids="$cpids $!"
+    done
+    wait $cpids
+    # One after the other, the last would take 4.5 s.
+    slowest=$(cat "$TMP/$NAME.time.a" "$TMP/$NAME.time.b" "$TMP/$NAME.time.c" |
+        awk -v RS=' ' 'NF { if ($1 > m) m = $1 } END { print m + 0 }')
+    if awk -v t="$slowest" 'BEGIN { exit !(t >= 1.4 && t < 3.0) }'; then
+        ok "--delay: 3 concurrent requests answered together (slowest ${slowest}s)"
+    else
+        fail "--delay: 3 concurrent requests, slowest took ${slowest}s"
+    fi
+    stop
+fi
+if start delaystop --delay 30000; then
+    curl -s -o /dev/null --max-time 60 -d "$EV1" "http://127.0.0.1:$PORT/hook" &
+    PIDS="$PIDS $!"
+    i=0
+    while [ $i -lt 50 ] && [ ! -s "$TMP/$NAME.out" ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -TERM "$RPID"
+    i=0
+    while [ $i -lt 30 ] && kill -0 "$RPID" 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$RPID" 2>/dev/null; then
+        fail "--delay 30000: SIGTERM did not stop it within 3s"
+    else
+        wait "$RPID"
+        check "--delay 30000: SIGTERM mid-delay exits 0 promptly" 0 "$?"
+    fi
+fi
+
+# Bad usage exits 2
+"$BIN" receive --status 99 >/dev/null 2>&1
+check "bad --status exits 2" 2 "$?"
+"$BIN" receive --listen nonsense >/dev/null 2>&1
+check "bad --listen exits 2" 2 "$?"
+"$BIN" receive --help >/dev/null 2>&1
+check "--help exits 0" 0 "$?"
+
+if [ "$FAILS" -ne 0 ]; then
+    echo "receive: $FAILS check(s) failed"
+    exit 1
+fi
+exit 0

@@ -1,0 +1,353 @@
+/*
+ * Unit tests for registry.c and endpoint.c's matching rule (DESIGN section
+ * 3: an endpoint matches when enabled, its accountId is the event's or "*",
+ * and the event type is listed or the list is ["*"]).  The routing matrix
+ * checks the exact set of endpoints for every (account, type) pair; then
+ * replacement, lookup, truncated output and a 100,000-endpoint registry.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "registry.h"
+
+#define ACC_A "0b98ef2c-f739-45f1-81e3-b2def2bb868f"
+#define ACC_B "6513319e-d3e1-4497-89ee-b5dcee9a58bc"
+#define ACC_C "4a2d4acb-bd05-e511-af43-067f1c947754"
+
+/* types: a comma-separated list ("" for none). */
+static struct endpoint *make_ep(const char *id, const char *account, const char *types, int enabled)
+{
+    struct endpoint *ep = endpoint_new();
+    ep->id = xstrdup(id);
+    ep->account_id = xstrdup(account);
+    char url[256];
+    snprintf(url, sizeof(url), "https://hooks.example.com/%s", id);
+    ep->url = xstrdup(url);
+    ep->enabled = enabled != 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", types);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        endpoint_add_event_type(ep, t);
+    }
+    endpoint_add_secret(ep, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    return ep;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The sorted, space-separated ids matching (account, type), into buf. */
+static size_t match_ids(const struct registry *r, const char *account, const char *type, char *buf,
+                        size_t size)
+{
+    const struct endpoint *out[64];
+    size_t n = registry_match(r, account, type, out, 64);
+    assert_true(n <= 64);
+    const char *ids[64] = {NULL};
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(out[i]);
+        /* Every endpoint returned really matches. */
+        assert_true(endpoint_matches(out[i], account, type));
+        ids[i] = out[i]->id;
+    }
+    qsort(ids, n, sizeof(ids[0]), cmp_str);
+    buf[0] = '\0';
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i > 0 ? " " : "", ids[i]);
+    }
+    return n;
+}
+
+static void expect_ids(const struct registry *r, const char *account, const char *type,
+                       const char *want)
+{
+    char got[1024];
+    (void)match_ids(r, account, type, got, sizeof(got));
+    if (strcmp(got, want) != 0) {
+        print_error("(%s, %s): got \"%s\", want \"%s\"\n", account, type, got, want);
+    }
+    assert_string_equal(got, want);
+}
+
+static struct registry *matrix_registry(void)
+{
+    struct registry *r = registry_new();
+    registry_put(r, make_ep("a-sub", ACC_A, "Subscribe", 1));
+    registry_put(r, make_ep("a-both", ACC_A, "Subscribe,Unsubscribe", 1));
+    registry_put(r, make_ep("a-star", ACC_A, "*", 1));
+    registry_put(r, make_ep("any-unsub", "*", "Unsubscribe", 1));
+    registry_put(r, make_ep("b-sub", ACC_B, "Subscribe", 1));
+    registry_put(r, make_ep("a-disabled", ACC_A, "*", 0));
+    registry_put(r, make_ep("a-none", ACC_A, "", 1)); /* no types: wants nothing */
+    return r;
+}
+
+static void test_routing_matrix(void **state)
+{
+    (void)state;
+    struct registry *r = matrix_registry();
+    assert_int_equal(registry_size(r), 7);
+    static const struct {
+        const char *account;
+        const char *type;
+        const char *want;
+    } m[] = {
+        {ACC_A, "Subscribe", "a-both a-star a-sub"},
+        {ACC_A, "Unsubscribe", "a-both a-star any-unsub"},
+        {ACC_A, "FutureType", "a-star"},
+        {ACC_B, "Subscribe", "b-sub"},
+        {ACC_B, "Unsubscribe", "any-unsub"},
+        {ACC_B, "FutureType", ""},
+        {ACC_C, "Subscribe", ""},
+        {ACC_C, "Unsubscribe", "any-unsub"},
+        {ACC_C, "FutureType", ""},
+        /* Types are compared exactly. */
+        {ACC_A, "subscribe", "a-star"},
+        {ACC_A, "Subscribe ", "a-star"},
+        {ACC_B, "subscribe", ""},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        expect_ids(r, m[i].account, m[i].type, m[i].want);
+    }
+    registry_destroy(r);
+}
+
+static void test_endpoint_matches_rule(void **state)
+{
+    (void)state;
+    struct endpoint *ep = make_ep("x", ACC_A, "Subscribe,Unsubscribe", 1);
+    assert_true(endpoint_matches(ep, ACC_A, "Subscribe"));
+    assert_true(endpoint_matches(ep, ACC_A, "Unsubscribe"));
+    assert_false(endpoint_matches(ep, ACC_A, "Other"));
+    assert_false(endpoint_matches(ep, ACC_B, "Subscribe"));
+    assert_false(endpoint_matches(ep, NULL, "Subscribe"));
+    assert_false(endpoint_matches(ep, ACC_A, NULL));
+    ep->enabled = false;
+    assert_false(endpoint_matches(ep, ACC_A, "Subscribe"));
+    endpoint_destroy(ep);
+
+    ep = make_ep("y", "*", "*", 1);
+    assert_true(endpoint_matches(ep, ACC_C, "Anything"));
+    assert_true(endpoint_matches(ep, ACC_B, "Subscribe"));
+    struct endpoint *copy = endpoint_dup(ep);
+    endpoint_destroy(ep);
+    assert_true(endpoint_matches(copy, ACC_C, "Anything")); /* a deep copy */
+    assert_string_equal(copy->id, "y");
+    assert_int_equal(copy->n_secrets, 1);
+    endpoint_destroy(copy);
+}
+
+static void test_put_replaces(void **state)
+{
+    (void)state;
+    struct registry *r = matrix_registry();
+
+    /* a-sub moves from A to B, same types. */
+    registry_put(r, make_ep("a-sub", ACC_B, "Subscribe", 1));
+    assert_int_equal(registry_size(r), 7);
+    assert_string_equal(registry_get(r, "a-sub")->account_id, ACC_B);
+    expect_ids(r, ACC_A, "Subscribe", "a-both a-star");
+    expect_ids(r, ACC_B, "Subscribe", "a-sub b-sub");
+
+    /* any-unsub stops being "*": it leaves every other account. */
+    registry_put(r, make_ep("any-unsub", ACC_C, "Unsubscribe", 1));
+    expect_ids(r, ACC_A, "Unsubscribe", "a-both a-star");
+    expect_ids(r, ACC_B, "Unsubscribe", "");
+    expect_ids(r, ACC_C, "Unsubscribe", "any-unsub");
+
+    /* ... and back to "*". */
+    registry_put(r, make_ep("any-unsub", "*", "Unsubscribe", 1));
+    expect_ids(r, ACC_B, "Unsubscribe", "any-unsub");
+    expect_ids(r, ACC_C, "Unsubscribe", "any-unsub");
+
+    /* Same account, new types; disabling; enabling. */
+    registry_put(r, make_ep("b-sub", ACC_B, "Unsubscribe", 1));
+    expect_ids(r, ACC_B, "Subscribe", "a-sub");
+    expect_ids(r, ACC_B, "Unsubscribe", "any-unsub b-sub");
+    registry_put(r, make_ep("a-star", ACC_A, "*", 0));
+    expect_ids(r, ACC_A, "FutureType", "");
+    registry_put(r, make_ep("a-disabled", ACC_A, "*", 1));
+    expect_ids(r, ACC_A, "FutureType", "a-disabled");
+
+    /* Replacing many times leaves one copy (no duplicates in the lists). */
+    for (int i = 0; i < 50; i++) {
+        registry_put(r, make_ep("a-both", i % 2 ? ACC_A : ACC_C, "Subscribe,Unsubscribe", 1));
+    }
+    expect_ids(r, ACC_A, "Subscribe", "a-both a-disabled");
+    expect_ids(r, ACC_C, "Subscribe", "");
+    registry_put(r, make_ep("a-both", ACC_C, "Subscribe", 1));
+    expect_ids(r, ACC_A, "Subscribe", "a-disabled");
+    expect_ids(r, ACC_C, "Subscribe", "a-both");
+    assert_int_equal(registry_size(r), 7);
+    registry_destroy(r);
+}
+
+static void test_get(void **state)
+{
+    (void)state;
+    struct registry *r = matrix_registry();
+    const struct endpoint *ep = registry_get(r, "a-both");
+    assert_non_null(ep);
+    assert_string_equal(ep->id, "a-both");
+    assert_string_equal(ep->account_id, ACC_A);
+    assert_string_equal(ep->url, "https://hooks.example.com/a-both");
+    assert_int_equal(ep->n_event_types, 2);
+    ep = registry_get(r, "a-disabled");
+    assert_non_null(ep); /* disabled endpoints are known, just not routed to */
+    assert_false(ep->enabled);
+    assert_non_null(registry_get(r, "any-unsub"));
+    assert_null(registry_get(r, "nope"));
+    assert_null(registry_get(r, ""));
+    assert_null(registry_get(r, "a-bot")); /* no prefix matching */
+    assert_null(registry_get(r, ACC_A));   /* ids and accounts are separate */
+    registry_destroy(r);
+
+    r = registry_new();
+    assert_int_equal(registry_size(r), 0);
+    assert_null(registry_get(r, "a-sub"));
+    assert_int_equal(registry_match(r, ACC_A, "Subscribe", NULL, 0), 0);
+    registry_destroy(r);
+}
+
+static void test_match_max(void **state)
+{
+    (void)state;
+    struct registry *r = matrix_registry();
+    const struct endpoint *sentinel = (const struct endpoint *)&sentinel;
+    const struct endpoint *out[4] = {sentinel, sentinel, sentinel, sentinel};
+    /* A/Unsubscribe: 3 matches, two of them in A's list, one "*". */
+    assert_int_equal(registry_match(r, ACC_A, "Unsubscribe", out, 1), 3);
+    assert_non_null(out[0]);
+    assert_ptr_not_equal(out[0], sentinel);
+    assert_true(endpoint_matches(out[0], ACC_A, "Unsubscribe"));
+    assert_ptr_equal(out[1], sentinel); /* nothing written past max */
+
+    out[0] = out[1] = out[2] = out[3] = sentinel;
+    assert_int_equal(registry_match(r, ACC_A, "Unsubscribe", out, 2), 3);
+    assert_ptr_not_equal(out[0], out[1]);
+    assert_ptr_equal(out[2], sentinel);
+
+    assert_int_equal(registry_match(r, ACC_A, "Subscribe", NULL, 0), 3);
+    assert_int_equal(registry_match(r, ACC_C, "Unsubscribe", NULL, 0), 1);
+
+    out[0] = out[1] = out[2] = out[3] = sentinel;
+    assert_int_equal(registry_match(r, ACC_A, "Unsubscribe", out, 4), 3);
+    assert_ptr_equal(out[3], sentinel);
+    registry_destroy(r);
+}
+
+/* 100,000 endpoints over 10,000 accounts: exactly the right ones come back. */
+#define BIG_ACCOUNTS 10000
+#define BIG_PER_ACCOUNT 10
+
+static void account_uuid(int i, char *buf, size_t size)
+{
+    snprintf(buf, size, "%08x-0000-4000-8000-%012x", (unsigned)i * 2654435761u, (unsigned)i);
+}
+
+static void test_large_registry(void **state)
+{
+    (void)state;
+    struct registry *r = registry_new();
+    char acc[64], id[64];
+    for (int e = 0; e < BIG_PER_ACCOUNT; e++) {
+        for (int a = 0; a < BIG_ACCOUNTS; a++) {
+            account_uuid(a, acc, sizeof(acc));
+            snprintf(id, sizeof(id), "ep-%d-%d", a, e);
+            /* Even-numbered endpoints want Subscribe only, odd ones both. */
+            registry_put(r, make_ep(id, acc, e % 2 ? "Subscribe,Unsubscribe" : "Subscribe", 1));
+        }
+    }
+    assert_int_equal(registry_size(r), BIG_ACCOUNTS * BIG_PER_ACCOUNT);
+
+    static const int probe[] = {0, 1, 4242, BIG_ACCOUNTS - 1};
+    for (size_t p = 0; p < sizeof(probe) / sizeof(probe[0]); p++) {
+        int a = probe[p];
+        account_uuid(a, acc, sizeof(acc));
+        const struct endpoint *out[BIG_PER_ACCOUNT + 1];
+        size_t n = registry_match(r, acc, "Subscribe", out, BIG_PER_ACCOUNT + 1);
+        assert_int_equal(n, BIG_PER_ACCOUNT);
+        int seen[BIG_PER_ACCOUNT] = {0};
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(out[i]->account_id, acc);
+            int ra = -1, re = -1;
+            assert_int_equal(sscanf(out[i]->id, "ep-%d-%d", &ra, &re), 2);
+            assert_int_equal(ra, a);
+            assert_true(re >= 0 && re < BIG_PER_ACCOUNT);
+            seen[re]++;
+        }
+        for (int e = 0; e < BIG_PER_ACCOUNT; e++) {
+            assert_int_equal(seen[e], 1);
+        }
+        assert_int_equal(registry_match(r, acc, "Unsubscribe", NULL, 0), BIG_PER_ACCOUNT / 2);
+        assert_int_equal(registry_match(r, acc, "FutureType", NULL, 0), 0);
+    }
+    /* An account with no endpoints. */
+    assert_int_equal(registry_match(r, ACC_C, "Subscribe", NULL, 0), 0);
+
+    /* One "*" endpoint joins every account's matches. */
+    registry_put(r, make_ep("all", "*", "Subscribe", 1));
+    account_uuid(4242, acc, sizeof(acc));
+    assert_int_equal(registry_match(r, acc, "Subscribe", NULL, 0), BIG_PER_ACCOUNT + 1);
+    assert_int_equal(registry_match(r, ACC_C, "Subscribe", NULL, 0), 1);
+    account_uuid(9999, acc, sizeof(acc));
+    assert_string_equal(registry_get(r, "ep-9999-9")->account_id, acc);
+    registry_destroy(r);
+}
+
+/*
+ * KNOWN BUG (endpoint.c, endpoint_check_url): a URL with bytes that are not
+ * UTF-8 (e.g. url = "http://localhost:8080/\\xff" in the config file, which
+ * libconfig decodes to the byte 0xff) is accepted.  Such an endpoint crashes
+ * the daemon at its first failed attempt: delivery_to_record (and
+ * delivery_to_dead_letter) json_pack the URL as a string, jansson refuses
+ * invalid UTF-8, record_object returns NULL and splice_event calls abort().
+ * Expected: the URL is refused (URLs are ASCII; RFC 3986).  Fails until
+ * fixed.
+ */
+static void test_check_url_not_utf8(void **state)
+{
+    (void)state;
+    char err[512];
+    /* Sane URLs pass, so the refusals below are about the bytes. */
+    assert_int_equal(endpoint_check_url("https://hooks.example.com/webhook", err, sizeof(err)), 0);
+    assert_int_equal(endpoint_check_url("http://127.0.0.1:8080/a?b=%FF", err, sizeof(err)), 0);
+    static const char *bad[] = {
+        "https://hooks.example.com/\xff",
+        "https://hooks.example.com/a\xc3",       /* truncated sequence */
+        "https://hooks.example.com/?q=\xc0\xaf", /* overlong */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        int rc = endpoint_check_url(bad[i], err, sizeof(err));
+        if (rc == 0) {
+            print_error("accepted a URL that is not UTF-8 (case %zu)\n", i);
+        }
+        assert_int_equal(rc, -1);
+        assert_true(strlen(err) > 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routing_matrix),     cmocka_unit_test(test_endpoint_matches_rule),
+        cmocka_unit_test(test_put_replaces),       cmocka_unit_test(test_get),
+        cmocka_unit_test(test_match_max),          cmocka_unit_test(test_large_registry),
+        cmocka_unit_test(test_check_url_not_utf8), /* fails: known bug in endpoint.c */
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
