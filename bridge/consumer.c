@@ -208,6 +208,11 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
             goto fail;
         }
     }
+    /* Commit stored offsets every second: what a crash redelivers is what was
+     * in flight plus at most one second of resolved records. */
+    if (kafka_conf_set(kconf, "auto.commit.interval.ms", "1000", errstr, errstr_size) != 0) {
+        goto fail;
+    }
     for (const char *const *kv = opts->extra; kv != NULL && *kv != NULL; kv += 2) {
         if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
             goto fail;

@@ -45,6 +45,8 @@ struct producer {
     pthread_t thread;
     atomic_int running;
     atomic_long outstanding;
+    int64_t last_warn_ms; /* poll thread (delivery reports) only */
+    long suppressed;      /* poll thread only */
     pthread_mutex_t lock; /* protects retry_head */
     struct pmsg *retry_head;
 };
@@ -113,10 +115,17 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         return;
     }
     metrics_inc(M_produce_retries);
-    if (m->tries == 1 || m->tries % 30 == 0) {
-        log_json(LVL_WARN, "produce failed; retrying",
-                 json_pack("{s:s, s:s, s:i}", "topic", m->topic, "error",
-                           rd_kafka_err2str(rkm->err), "tries", m->tries));
+    /* During an outage every record fails: one line per 5 s says so. */
+    int64_t now = util_mono_ms();
+    if (now - p->last_warn_ms >= 5000) {
+        log_json(LVL_WARN, "produce failed; retrying every second until Kafka acknowledges",
+                 json_pack("{s:s, s:s, s:i, s:I}", "topic", m->topic, "error",
+                           rd_kafka_err2str(rkm->err), "tries", m->tries, "suppressed",
+                           (json_int_t)p->suppressed));
+        p->last_warn_ms = now;
+        p->suppressed = 0;
+    } else {
+        p->suppressed++;
     }
     push_retry(p, m);
 }

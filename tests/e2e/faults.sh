@@ -1,6 +1,8 @@
 # Broker faults injected with rdkafka_mock.h (through tests/helpers/mockkafka):
 # produce errors while deliveries are being parked, then the broker down for
-# a few seconds.  Nothing is lost: every event ends delivered to the healthy
+# a few seconds, longer than message.timeout.ms, so that parked and
+# dead-lettered records fail in librdkafka and the bridge produces them
+# again.  Nothing is lost: every event ends delivered to the healthy
 # endpoint and dead-lettered for the failing one.
 . tests/e2e/lib.sh
 
@@ -9,7 +11,8 @@ start_receiver flaky --fail-first 60
 start_receiver dead --status 500
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "$BOOT"; create_topics = false;
-          properties = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500" ]; };
+          properties = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500",
+                         "message.timeout.ms=1500" ]; };
 delivery = { allow_private_networks = true; timeout = "5s"; };
 retry = { schedule = [ "1s" ]; window = "8s"; };
 endpoints = (
@@ -48,4 +51,6 @@ check "the dead letters are exactly the events produced" cmp -s "$T/ids" "$T/dea
 check "no dead letter for the flaky endpoint" \
     test "$(consume webhook-dead-letter | jq -r '.payload | fromjson | select(.endpointId == "flaky")' | wc -l)" -eq 0
 check "the bridge survived the faults and exits 0 on SIGTERM" stop_bridge
+check "records that timed out during the outage were produced again by the bridge" \
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.produce_retries > 0' >/dev/null"
 finish
