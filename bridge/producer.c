@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -250,8 +251,10 @@ long producer_outstanding(const struct producer *p)
 
 long producer_flush(struct producer *p, int64_t deadline_ms)
 {
+    /* Only the poll thread serves delivery reports (rd_kafka_flush would
+     * serve them here too): wait for it. */
     while (atomic_load(&p->outstanding) > 0 && util_mono_ms() < deadline_ms) {
-        rd_kafka_flush(p->rk, 100); /* the poll thread serves the reports */
+        usleep(10 * 1000);
     }
     return atomic_load(&p->outstanding);
 }
