@@ -20,19 +20,19 @@ struct endpoint;
 struct conf {
     char *path;
     struct {
-        char *brokers;            /* "embedded" or "host:port,..." (env WEBHOOK_BRIDGE_BROKERS) */
-        bool embedded;            /* brokers == "embedded" */
+        char *brokers; /* "embedded" or "host:port,..." (env WEBHOOK_BRIDGE_BROKERS) */
+        bool embedded; /* brokers == "embedded" */
         char *group_id;
         char *events_topic;
         char *endpoints_topic;
-        char *delay_prefix;       /* kafka.topics.delay */
+        char *delay_prefix; /* kafka.topics.delay */
         char *dead_letter_topic;
-        char *attempts_topic;     /* "" turns the attempts log off */
-        char **properties;        /* "name=value" librdkafka properties, validated */
+        char *attempts_topic; /* "" turns the attempts log off */
+        char **properties;    /* "name=value" librdkafka properties, validated */
         size_t n_properties;
-        bool create_topics;       /* default: true when embedded, false otherwise */
-        int partitions;           /* for created topics, default 6 */
-        int replication;          /* for created topics, default 3 (1 when embedded) */
+        bool create_topics; /* default: true when embedded, false otherwise */
+        int partitions;     /* for created topics, default 6 */
+        int replication;    /* for created topics, default 3 (1 when embedded) */
     } kafka;
     struct {
         int workers;                 /* 1..64, default 2 */
@@ -44,24 +44,25 @@ struct conf {
         int64_t max_event_bytes;     /* events larger are invalid; default 1 MiB */
     } delivery;
     struct {
-        int64_t *schedule_ms;     /* intervals, the last one repeats; default [5m] */
+        int64_t *schedule_ms; /* intervals, the last one repeats; default [5m] */
         size_t n_schedule;
-        int64_t window_ms;        /* default 30m */
+        int64_t window_ms; /* default 30m */
     } retry;
-    struct endpoint **endpoints;  /* from the file, in file order */
+    struct endpoint **endpoints; /* from the file, in file order */
     size_t n_endpoints;
     struct {
-        char *listen;             /* default "127.0.0.1:8080" (env WEBHOOK_BRIDGE_ADMIN_LISTEN) */
+        char *listen; /* default "127.0.0.1:8080" (env WEBHOOK_BRIDGE_ADMIN_LISTEN) */
     } admin;
     struct {
-        char *level;              /* default "info" (env WEBHOOK_BRIDGE_LOG_LEVEL) */
+        char *level; /* default "info" (env WEBHOOK_BRIDGE_LOG_LEVEL) */
     } log;
 };
 
 /* Loads and validates path.  On success returns 0 and a new conf in *confp
  * (free with conf_destroy).  On failure returns -1 with every problem found
  * in errstr, one per line, each as "file:line: setting: message". */
-int conf_load(struct conf **confp, const char *path, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+int conf_load(struct conf **confp, const char *path, char *errstr,
+              size_t errstr_size) WB_MUST_CHECK;
 
 void conf_destroy(struct conf *conf);
 

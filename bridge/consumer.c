@@ -201,8 +201,15 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
     if (kconf == NULL) {
         return -1;
     }
-    const char *base[] = {"group.id", opts->group_id, "enable.auto.offset.store", "false",
-                          "enable.auto.commit", "true", "auto.offset.reset", "earliest", NULL};
+    const char *base[] = {"group.id",
+                          opts->group_id,
+                          "enable.auto.offset.store",
+                          "false",
+                          "enable.auto.commit",
+                          "true",
+                          "auto.offset.reset",
+                          "earliest",
+                          NULL};
     for (const char *const *kv = base; *kv != NULL; kv += 2) {
         if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
             goto fail;

@@ -35,7 +35,7 @@ struct consumer_handler {
 };
 
 struct consumer_opts {
-    const char *name;         /* "events", "delay": for logs and client.id */
+    const char *name; /* "events", "delay": for logs and client.id */
     const char *group_id;
     const char *subscription; /* a topic, or a regex starting with '^' */
     const char *const *extra; /* more "name", "value" librdkafka defaults; NULL-terminated */

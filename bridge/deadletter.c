@@ -56,7 +56,7 @@ void deadletter_delivery(struct producer *p, const struct conf *conf, const stru
     producer_send(p, conf->kafka.dead_letter_topic, dl->endpoint_id, value, len, done, arg,
                   "__connect.errors.topic", dl->source_topic != NULL ? dl->source_topic : "",
                   "__connect.errors.partition", part, "__connect.errors.offset", off,
-                  "__connect.errors.exception.message", msg, "reason", reason, NULL);
+                  "__connect.errors.exception.message", msg, "reason", reason, PRODUCER_END);
 }
 
 void deadletter_invalid(struct producer *p, const struct conf *conf, const char *topic,
@@ -92,6 +92,6 @@ void deadletter_invalid(struct producer *p, const struct conf *conf, const char 
     producer_send(p, conf->kafka.dead_letter_topic, k, value, strlen(value), done, arg,
                   "__connect.errors.topic", topic, "__connect.errors.partition", part,
                   "__connect.errors.offset", off, "__connect.errors.exception.message", msg,
-                  "reason", "invalid_event", NULL);
+                  "reason", "invalid_event", PRODUCER_END);
     free(k);
 }

@@ -32,9 +32,8 @@ void payload_unref(struct payload *p)
     }
 }
 
-struct delivery *delivery_new(const char *event_id, const char *event_type,
-                              const char *account_id, const char *endpoint_id,
-                              const char *url, struct payload *body)
+struct delivery *delivery_new(const char *event_id, const char *event_type, const char *account_id,
+                              const char *endpoint_id, const char *url, struct payload *body)
 {
     struct delivery *dl = xcalloc(1, sizeof(*dl));
     util_uuid4(dl->id);
@@ -128,12 +127,12 @@ static json_t *record_object(const struct delivery *dl)
     }
     json_t *source = json_pack("{s:s?, s:i, s:I}", "topic", dl->source_topic, "partition",
                                (int)dl->source_partition, "offset", (json_int_t)dl->source_offset);
-    json_t *obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "version", 1,
-                            "deliveryId", dl->id, "eventId", dl->event_id, "eventType",
-                            dl->event_type, "accountId", dl->account_id, "endpointId",
-                            dl->endpoint_id, "endpointUrl", dl->url, "firstAttemptAt",
-                            time_or_null(dl->first_attempt_ms), "nextAttemptAt",
-                            time_or_null(dl->due_ms), "attempts", attempts, "source", source);
+    json_t *obj =
+        json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "version", 1,
+                  "deliveryId", dl->id, "eventId", dl->event_id, "eventType", dl->event_type,
+                  "accountId", dl->account_id, "endpointId", dl->endpoint_id, "endpointUrl",
+                  dl->url, "firstAttemptAt", time_or_null(dl->first_attempt_ms), "nextAttemptAt",
+                  time_or_null(dl->due_ms), "attempts", attempts, "source", source);
     if (dl->replayed_from != NULL) {
         json_object_set_new(obj, "replayedFrom", json_string(dl->replayed_from));
     }
@@ -285,7 +284,8 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
             util_errf(errstr, errstr_size, "delivery record: attempt %zu is malformed", i + 1);
             goto fail;
         }
-        delivery_add_attempt(dl, at_ms, dur, json_is_integer(status) ? (int)json_integer_value(status) : 0,
+        delivery_add_attempt(dl, at_ms, dur,
+                             json_is_integer(status) ? (int)json_integer_value(status) : 0,
                              json_is_string(error) ? json_string_value(error) : NULL);
     }
     json_t *stopic_v = NULL;

@@ -58,18 +58,18 @@ struct delivery {
     char *event_type;
     char *account_id;
     char *endpoint_id;
-    char *url;              /* the endpoint's URL when dispatched */
-    struct payload *body;   /* the Event object JSON, POSTed as is */
+    char *url;            /* the endpoint's URL when dispatched */
+    struct payload *body; /* the Event object JSON, POSTed as is */
 
     int64_t first_attempt_ms; /* 0 until the first attempt */
     int64_t due_ms;           /* nominal due time of the next attempt */
     struct attempt *attempts;
     size_t n_attempts;
 
-    char *source_topic;       /* where the event came from */
+    char *source_topic; /* where the event came from */
     int32_t source_partition;
     int64_t source_offset;
-    char *replayed_from;      /* reserved for the dead-letter tool; NULL */
+    char *replayed_from; /* reserved for the dead-letter tool; NULL */
 
     /* Set by the worker after an attempt. */
     enum delivery_outcome outcome;
@@ -82,9 +82,8 @@ struct delivery {
 
 /* A new delivery for an event (fields copied, body referenced), with a
  * fresh deliveryId and no attempts. */
-struct delivery *delivery_new(const char *event_id, const char *event_type,
-                              const char *account_id, const char *endpoint_id,
-                              const char *url, struct payload *body);
+struct delivery *delivery_new(const char *event_id, const char *event_type, const char *account_id,
+                              const char *endpoint_id, const char *url, struct payload *body);
 void delivery_destroy(struct delivery *dl);
 
 /* Appends an attempt (number n_attempts+1); error may be NULL.  Returns it. */

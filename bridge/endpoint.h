@@ -15,11 +15,11 @@
 
 struct endpoint {
     char *id;
-    char *account_id;    /* a UUID, or "*" for every account */
-    char *url;           /* http:// or https:// */
-    char **event_types;  /* "Subscribe", ...; a single "*" matches every type */
+    char *account_id;   /* a UUID, or "*" for every account */
+    char *url;          /* http:// or https:// */
+    char **event_types; /* "Subscribe", ...; a single "*" matches every type */
     size_t n_event_types;
-    char **secrets;      /* "whsec_..." (used for signing) */
+    char **secrets; /* "whsec_..." (used for signing) */
     size_t n_secrets;
     bool enabled;
     char *description;

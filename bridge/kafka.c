@@ -25,12 +25,15 @@ struct kafka_cluster {
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    enum log_level lvl = level <= 3 ? LVL_ERROR : level == 4 ? LVL_WARN : level <= 6 ? LVL_INFO
-                                                                                      : LVL_DEBUG;
+    enum log_level lvl = level <= 3   ? LVL_ERROR
+                         : level == 4 ? LVL_WARN
+                         : level <= 6 ? LVL_INFO
+                                      : LVL_DEBUG;
     if (!log_enabled(lvl)) {
         return;
     }
-    log_json(lvl, buf, json_pack("{s:s, s:s}", "component", "librdkafka", "client", rd_kafka_name(rk)));
+    log_json(lvl, buf,
+             json_pack("{s:s, s:s}", "component", "librdkafka", "client", rd_kafka_name(rk)));
     (void)fac;
 }
 
@@ -207,8 +210,8 @@ static void create_with_admin(const struct conf *conf, const char *bootstrap,
                               const struct topic_spec *specs, size_t n)
 {
     char errstr[512];
-    rd_kafka_conf_t *kconf = kafka_conf_new(conf, bootstrap, "webhook-bridge-admin", errstr,
-                                            sizeof(errstr));
+    rd_kafka_conf_t *kconf =
+        kafka_conf_new(conf, bootstrap, "webhook-bridge-admin", errstr, sizeof(errstr));
     rd_kafka_t *rk = NULL;
     rd_kafka_queue_t *q = NULL;
     rd_kafka_NewTopic_t **topics = xcalloc(n, sizeof(*topics));

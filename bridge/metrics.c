@@ -22,10 +22,9 @@ static const char *const histogram_names[] = {
 };
 
 /* Upper bounds (ms) of the buckets; the last bucket is unbounded. */
-static const int64_t bucket_le[] = {1,    2,    3,    5,     7,     10,    15,    20,
-                                    30,   50,   75,   100,   150,   200,   300,   500,
-                                    750,  1000, 2000, 5000,  10000, 30000, 60000, 300000,
-                                    600000, 1800000};
+static const int64_t bucket_le[] = {1,    2,    3,     5,     7,     10,     15,     20,     30,
+                                    50,   75,   100,   150,   200,   300,    500,    750,    1000,
+                                    2000, 5000, 10000, 30000, 60000, 300000, 600000, 1800000};
 #define N_BUCKETS (WB_ARRAY_LEN(bucket_le) + 1)
 
 struct histogram {
@@ -49,9 +48,8 @@ void metrics_observe(enum metrics_histogram h, int64_t ms)
     atomic_fetch_add_explicit(&hist->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&hist->count, 1, memory_order_relaxed);
     long long cur = atomic_load_explicit(&hist->max, memory_order_relaxed);
-    while (ms > cur && !atomic_compare_exchange_weak_explicit(&hist->max, &cur, ms,
-                                                              memory_order_relaxed,
-                                                              memory_order_relaxed)) {
+    while (ms > cur && !atomic_compare_exchange_weak_explicit(
+                           &hist->max, &cur, ms, memory_order_relaxed, memory_order_relaxed)) {
     }
 }
 
@@ -82,8 +80,7 @@ double metrics_quantile(enum metrics_histogram h, double q)
     for (size_t i = 0; i < N_BUCKETS; i++) {
         if (counts[i] > 0 && (double)(seen + counts[i]) >= rank) {
             double lo = i == 0 ? 0 : (double)bucket_le[i - 1];
-            double hi = i < WB_ARRAY_LEN(bucket_le) ? (double)bucket_le[i]
-                                                    : (double)metrics_max(h);
+            double hi = i < WB_ARRAY_LEN(bucket_le) ? (double)bucket_le[i] : (double)metrics_max(h);
             double frac = (rank - (double)seen) / (double)counts[i];
             double v = lo + (hi - lo) * frac;
             double max = (double)metrics_max(h);
@@ -102,9 +99,10 @@ json_t *metrics_snapshot(void)
     }
     for (size_t i = 0; i < H__COUNT; i++) {
         long long n = metrics_count(i);
-        json_t *h = json_pack("{s:I, s:f, s:f, s:I}", "count", (json_int_t)n, "p50",
-                              n ? metrics_quantile(i, 0.5) : 0.0, "p99",
-                              n ? metrics_quantile(i, 0.99) : 0.0, "max", (json_int_t)metrics_max(i));
+        json_t *h =
+            json_pack("{s:I, s:f, s:f, s:I}", "count", (json_int_t)n, "p50",
+                      n ? metrics_quantile(i, 0.5) : 0.0, "p99",
+                      n ? metrics_quantile(i, 0.99) : 0.0, "max", (json_int_t)metrics_max(i));
         json_object_set_new(obj, histogram_names[i], h);
     }
     return obj;

@@ -13,22 +13,22 @@
 #include <jansson.h>
 
 #define METRICS_COUNTERS(X)                                                                        \
-    X(events_consumed, "Event records consumed from the events topic")                            \
-    X(events_invalid, "Event records dead-lettered with reason invalid_event")                    \
-    X(events_unrouted, "Valid events that matched no endpoint")                                   \
-    X(deliveries_created, "Deliveries created, one per matching (event, endpoint)")               \
+    X(events_consumed, "Event records consumed from the events topic")                             \
+    X(events_invalid, "Event records dead-lettered with reason invalid_event")                     \
+    X(events_unrouted, "Valid events that matched no endpoint")                                    \
+    X(deliveries_created, "Deliveries created, one per matching (event, endpoint)")                \
     X(attempts, "HTTP attempts made")                                                              \
     X(deliveries_succeeded, "Deliveries answered with a 2xx status")                               \
     X(attempts_failed, "Attempts answered with a non-2xx status or a transport error")             \
-    X(deliveries_parked, "Deliveries parked on a delay topic after a failed attempt")             \
-    X(deliveries_retried, "Parked deliveries taken from a delay topic for another attempt")       \
-    X(deliveries_reparked, "Delay records re-parked without an attempt (long Retry-After)")       \
-    X(dead_letters, "Records produced to the dead-letter topic")                                  \
-    X(dead_window_expired, "Dead letters with reason retry_window_expired")                       \
-    X(dead_gone, "Dead letters with reason endpoint_gone")                                        \
-    X(dead_removed, "Dead letters with reason endpoint_removed")                                  \
-    X(dead_disabled, "Dead letters with reason endpoint_disabled")                                \
-    X(produce_retries, "Produce attempts that failed and were retried")                           \
+    X(deliveries_parked, "Deliveries parked on a delay topic after a failed attempt")              \
+    X(deliveries_retried, "Parked deliveries taken from a delay topic for another attempt")        \
+    X(deliveries_reparked, "Delay records re-parked without an attempt (long Retry-After)")        \
+    X(dead_letters, "Records produced to the dead-letter topic")                                   \
+    X(dead_window_expired, "Dead letters with reason retry_window_expired")                        \
+    X(dead_gone, "Dead letters with reason endpoint_gone")                                         \
+    X(dead_removed, "Dead letters with reason endpoint_removed")                                   \
+    X(dead_disabled, "Dead letters with reason endpoint_disabled")                                 \
+    X(produce_retries, "Produce attempts that failed and were retried")                            \
     X(delay_records_invalid, "Delay-topic records that were not delivery records")
 
 enum metrics_counter {
@@ -41,13 +41,12 @@ enum metrics_counter {
 extern atomic_llong metrics_counters[M__COUNT];
 
 #define metrics_inc(c) atomic_fetch_add_explicit(&metrics_counters[c], 1, memory_order_relaxed)
-#define metrics_add(c, n)                                                                          \
-    atomic_fetch_add_explicit(&metrics_counters[c], (n), memory_order_relaxed)
+#define metrics_add(c, n) atomic_fetch_add_explicit(&metrics_counters[c], (n), memory_order_relaxed)
 #define metrics_get(c) atomic_load_explicit(&metrics_counters[c], memory_order_relaxed)
 
 /* Millisecond histograms with fixed buckets. */
 #define METRICS_HISTOGRAMS(X)                                                                      \
-    X(delivery_latency, "Time from the event's Kafka timestamp to its successful delivery (ms)")  \
+    X(delivery_latency, "Time from the event's Kafka timestamp to its successful delivery (ms)")   \
     X(attempt_duration, "Duration of one HTTP attempt (ms)")                                       \
     X(retry_lateness, "Actual minus due time of retried deliveries (ms)")
 

@@ -118,8 +118,7 @@ rd_kafka_topic_partition_list_t *offsets_collect(struct offsets *o)
     rd_kafka_topic_partition_list_t *list = NULL;
     for (size_t i = 0; i < o->n_parts; i++) {
         struct part *p = &o->parts[i];
-        while (p->head != NULL &&
-               atomic_load_explicit(&p->head->refs, memory_order_acquire) == 1 &&
+        while (p->head != NULL && atomic_load_explicit(&p->head->refs, memory_order_acquire) == 1 &&
                !atomic_load_explicit(&p->head->abandoned, memory_order_acquire)) {
             struct offsets_entry *e = p->head;
             p->head = e->next;

@@ -19,8 +19,8 @@
 #include <librdkafka/rdkafka.h>
 
 struct offsets_entry {
-    atomic_int refs;       /* unresolved deliveries + 1 held by the tracker */
-    atomic_int abandoned;  /* a delivery was given up unresolved (shutdown) */
+    atomic_int refs;      /* unresolved deliveries + 1 held by the tracker */
+    atomic_int abandoned; /* a delivery was given up unresolved (shutdown) */
     int64_t offset;
     struct offsets_entry *next; /* tracker's list; tracker thread only */
 };

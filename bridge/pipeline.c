@@ -64,7 +64,7 @@ static void park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64
     char *value = delivery_to_record(dl, &len);
     snprintf(due, sizeof(due), "%lld", (long long)due_ms);
     producer_send(pl->producer, topic, dl->endpoint_id, value, len, produced, ctx_new(pl, dl),
-                  "due-at", due, NULL);
+                  "due-at", due, PRODUCER_END);
 }
 
 static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason)

@@ -169,8 +169,8 @@ static void *poll_main(void *arg)
 int producer_start(struct producer **pp, const struct conf *conf, const char *bootstrap,
                    char *errstr, size_t errstr_size)
 {
-    rd_kafka_conf_t *kconf = kafka_conf_new(conf, bootstrap, "webhook-bridge-producer", errstr,
-                                            errstr_size);
+    rd_kafka_conf_t *kconf =
+        kafka_conf_new(conf, bootstrap, "webhook-bridge-producer", errstr, errstr_size);
     if (kconf == NULL) {
         return -1;
     }
@@ -220,8 +220,8 @@ int producer_start(struct producer **pp, const struct conf *conf, const char *bo
     return 0;
 }
 
-void producer_send(struct producer *p, const char *topic, const char *key, char *value,
-                   size_t len, producer_done_cb *done, void *arg, ...)
+void producer_send(struct producer *p, const char *topic, const char *key, char *value, size_t len,
+                   producer_done_cb *done, void *arg, ...)
 {
     struct pmsg *m = xcalloc(1, sizeof(*m));
     m->topic = xstrdup(topic);

@@ -25,16 +25,17 @@ struct producer;
 typedef void producer_done_cb(void *arg, int durable);
 
 #define PRODUCER_MAX_HEADERS 8
+/* Ends producer_send's header list (a typed NULL, as variadic calls need). */
+#define PRODUCER_END ((const char *)NULL)
 
 int producer_start(struct producer **pp, const struct conf *conf, const char *bootstrap,
                    char *errstr, size_t errstr_size) WB_MUST_CHECK;
 
 /* Produces value (ownership taken; freed by the producer) to topic with key
  * and up to PRODUCER_MAX_HEADERS headers given as name, value pairs ending
- * with NULL.  Any thread. */
-void producer_send(struct producer *p, const char *topic, const char *key, char *value,
-                   size_t len, producer_done_cb *done, void *arg, ...)
-    __attribute__((sentinel));
+ * with PRODUCER_END.  Any thread. */
+void producer_send(struct producer *p, const char *topic, const char *key, char *value, size_t len,
+                   producer_done_cb *done, void *arg, ...) __attribute__((sentinel));
 
 /* Waits until everything handed over is durable or deadline_ms
  * (util_mono_ms clock) passes.  Returns the number of records still

@@ -106,7 +106,7 @@ static void repark(struct retry *r, struct held *h)
     metrics_inc(M_deliveries_reparked);
     producer_send(r->pl->producer, rd_kafka_topic_name(rkm->rkt), key,
                   xstrndup(rkm->payload, rkm->len), rkm->len, entry_done, h->entry, "due-at", due,
-                  NULL);
+                  PRODUCER_END);
     free(key);
 }
 

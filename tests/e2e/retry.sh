@@ -39,4 +39,8 @@ kill -TERM "$BRIDGE_PID"
 wait "$BRIDGE_PID"
 check "final stats report retries and their lateness" \
     grep -q '"deliveries_retried":3.*"retry_lateness":{"count":3' "$T/bridge.err"
+# Retry-After 3 s on the 1 s delay topic: the partition does not wait on it
+# for more than 1 s; the record is re-parked, without an attempt, until due.
+check "a record due later than its topic's interval was re-parked, not held" \
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.deliveries_reparked >= 1' >/dev/null"
 finish
