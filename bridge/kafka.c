@@ -6,6 +6,7 @@
  */
 #include "kafka.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,8 +207,17 @@ static size_t needed_topics(const struct conf *conf, struct topic_spec *out, siz
     return n;
 }
 
+struct kafka_creator {
+    pthread_t thread;
+    atomic_int stop;
+    const struct conf *conf;
+    char *bootstrap;
+    struct topic_spec specs[80];
+    size_t n;
+};
+
 static void create_with_admin(const struct conf *conf, const char *bootstrap,
-                              const struct topic_spec *specs, size_t n)
+                              const struct topic_spec *specs, size_t n, atomic_int *stop)
 {
     char errstr[512];
     rd_kafka_conf_t *kconf =
@@ -244,7 +254,10 @@ static void create_with_admin(const struct conf *conf, const char *bootstrap,
     rd_kafka_AdminOptions_set_request_timeout(opts, 10000, errstr, sizeof(errstr));
     rd_kafka_CreateTopics(rk, topics, n, opts, q);
     rd_kafka_AdminOptions_destroy(opts);
-    ev = rd_kafka_queue_poll(q, 15000);
+    /* Wait up to 15 s, in small steps so that shutdown need not wait. */
+    for (int i = 0; i < 75 && ev == NULL && !atomic_load(stop); i++) {
+        ev = rd_kafka_queue_poll(q, 200);
+    }
     if (ev == NULL) {
         log_error("topic creation: no answer from Kafka within 15 s; carrying on");
         goto out;
@@ -283,13 +296,43 @@ out:
     }
 }
 
-void kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc, const char *bootstrap)
+static void *creator_main(void *arg)
+{
+    struct kafka_creator *kcr = arg;
+    create_with_admin(kcr->conf, kcr->bootstrap, kcr->specs, kcr->n, &kcr->stop);
+    return NULL;
+}
+
+void kafka_creator_join(struct kafka_creator *kcr)
+{
+    if (kcr == NULL) {
+        return;
+    }
+    atomic_store(&kcr->stop, 1);
+    pthread_join(kcr->thread, NULL);
+    free(kcr->bootstrap);
+    free(kcr);
+}
+
+struct kafka_creator *kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc,
+                                          const char *bootstrap)
 {
     struct topic_spec specs[80];
     size_t n = needed_topics(conf, specs, WB_ARRAY_LEN(specs));
     if (kc == NULL) {
-        create_with_admin(conf, bootstrap, specs, n);
-        return;
+        struct kafka_creator *kcr = xcalloc(1, sizeof(*kcr));
+        kcr->conf = conf;
+        kcr->bootstrap = xstrdup(bootstrap);
+        memcpy(kcr->specs, specs, n * sizeof(specs[0]));
+        kcr->n = n;
+        atomic_init(&kcr->stop, 0);
+        if (pthread_create(&kcr->thread, NULL, creator_main, kcr) != 0) {
+            log_error("topic creation skipped: cannot start its thread");
+            free(kcr->bootstrap);
+            free(kcr);
+            return NULL;
+        }
+        return kcr;
     }
     for (size_t i = 0; i < n; i++) {
         rd_kafka_resp_err_t err =
@@ -299,4 +342,5 @@ void kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc, cons
                       rd_kafka_err2str(err));
         }
     }
+    return NULL;
 }

@@ -38,11 +38,19 @@ int kafka_cluster_start(struct kafka_cluster **kcp, int brokers, char *bootstrap
                         char *errstr, size_t errstr_size) WB_MUST_CHECK;
 void kafka_cluster_stop(struct kafka_cluster *kc);
 
+struct kafka_creator;
+
 /* Creates the topics the bridge needs (events, endpoints, dead letter,
  * attempts, one delay topic per distinct interval and <prefix>-0s) when
- * missing: with the mock cluster's API when kc is not NULL, with the admin
- * API otherwise.  Failures are logged and never fatal.  Thread: main. */
-void kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc, const char *bootstrap);
+ * missing: at once with the mock cluster's API when kc is not NULL (returns
+ * NULL), otherwise with the admin API on a background thread, so start-up
+ * never waits on it (returns the thread's handle for kafka_creator_join).
+ * Failures are logged and never fatal; the consumers pick the topics up when
+ * they appear.  Thread: main. */
+struct kafka_creator *kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc,
+                                          const char *bootstrap);
+/* Stops waiting for the admin request and joins the thread.  NULL is fine. */
+void kafka_creator_join(struct kafka_creator *kcr);
 
 /* The regex that matches every delay topic of the configured prefix. */
 void kafka_delay_regex(const struct conf *conf, char *buf, size_t size);

@@ -145,6 +145,7 @@ static int cmd_run(int argc, char **argv)
     const char *path;
     struct conf *conf = NULL;
     struct kafka_cluster *cluster = NULL;
+    struct kafka_creator *creator = NULL;
     struct registry *registry = NULL;
     struct pipeline pl;
     struct retry *retry = NULL;
@@ -192,7 +193,7 @@ static int cmd_run(int argc, char **argv)
         snprintf(bootstrap, sizeof(bootstrap), "%s", conf->kafka.brokers);
     }
     if (conf->kafka.create_topics) {
-        kafka_create_topics(conf, cluster, bootstrap);
+        creator = kafka_create_topics(conf, cluster, bootstrap);
     }
 
     registry = registry_new();
@@ -273,6 +274,7 @@ out:
     consumer_close(events);
     consumer_close(delay);
     retry_destroy(retry);
+    kafka_creator_join(creator);
     producer_stop(pl.producer);
     if (pl.conf != NULL) {
         log_stats(&pl, "final stats");
