@@ -53,9 +53,10 @@
 #include "delivery.h"
 #include "log.h"
 
-#define POLL_MAX_MS 1000 /* longest sleep in curl_multi_poll */
-#define POOL_IDLE_MAX 64 /* idle easy handles kept per worker */
-#define EP_MAP_MIN 16    /* smallest bucket array of the endpoint map */
+#define POLL_MAX_MS 1000   /* longest sleep in curl_multi_poll */
+#define POOL_IDLE_MAX 64   /* idle easy handles kept per worker */
+#define EP_MAP_MIN 16      /* smallest bucket array of the endpoint map */
+#define BREAKER_FAILURES 5 /* consecutive failures that open an endpoint's circuit */
 
 struct worker;
 
@@ -65,6 +66,7 @@ struct ep_state {
     uint32_t hash;
     char *id;
     int running;                /* transfers of this endpoint in the multi */
+    int failures;               /* consecutive failed attempts (circuit breaker) */
     struct delivery *wait_head; /* FIFO via dl->next, waiting for the cap */
     struct delivery *wait_tail;
 };
@@ -207,7 +209,7 @@ static struct ep_state *ep_map_get(struct ep_map *m, const char *id)
 /* Frees ep when it has nothing running and nothing waiting. */
 static void ep_map_release(struct ep_map *m, struct ep_state *ep)
 {
-    if (ep->running > 0 || ep->wait_head != NULL) {
+    if (ep->running > 0 || ep->wait_head != NULL || ep->failures > 0) {
         return;
     }
     struct ep_state **pp = &m->buckets[ep->hash & (m->n_buckets - 1)];
@@ -223,14 +225,15 @@ static void ep_map_release(struct ep_map *m, struct ep_state *ep)
     }
 }
 
-/* Frees every entry with nothing running and nothing waiting. */
-static void ep_map_sweep(struct ep_map *m)
+/* Frees every entry with nothing running and nothing waiting (and, unless
+ * all, no open circuit to remember). */
+static void ep_map_sweep(struct ep_map *m, bool all)
 {
     for (size_t i = 0; i < m->n_buckets; i++) {
         struct ep_state **pp = &m->buckets[i];
         while (*pp != NULL) {
             struct ep_state *ep = *pp;
-            if (ep->running > 0 || ep->wait_head != NULL) {
+            if (ep->running > 0 || ep->wait_head != NULL || (ep->failures > 0 && !all)) {
                 pp = &ep->next;
                 continue;
             }
@@ -388,20 +391,45 @@ static void running_unlink(struct worker *w, struct xfer *x)
 static void xfer_start(struct worker *w, struct ep_state *ep, struct delivery *dl,
                        struct delivery **done_head, struct delivery **done_tail);
 
+/* The circuit breaker: after BREAKER_FAILURES failed attempts in a row, an
+ * endpoint gets one attempt at a time (the probe); what else comes for it is
+ * handed back unattempted (OUTCOME_DEFERRED) and parked by the caller, so a
+ * dead or very slow endpoint cannot fill the bridge's in-flight budget and
+ * starve healthy ones.  A success closes the circuit. */
+static int circuit_open(const struct ep_state *ep)
+{
+    return ep->failures >= BREAKER_FAILURES;
+}
+
+static void defer(struct delivery *dl, struct delivery **done_head, struct delivery **done_tail)
+{
+    dl->outcome = OUTCOME_DEFERRED;
+    dl->retry_after_ms = 0;
+    list_append(done_head, done_tail, dl);
+}
+
 /* Starts the next waiting deliveries of ep up to the cap, then frees ep if
  * it is idle.  A loop, not recursion: an attempt that fails to start frees
  * its slot and the next one is tried. */
 static void ep_pump(struct worker *w, struct ep_state *ep, struct delivery **done_head,
                     struct delivery **done_tail)
 {
-    while (!w->stopping && ep->wait_head != NULL && ep->running < w->d->cap) {
+    while (!w->stopping && ep->wait_head != NULL) {
+        int open = circuit_open(ep);
+        if (!open && ep->running >= w->d->cap) {
+            break;
+        }
         struct delivery *dl = ep->wait_head;
         ep->wait_head = dl->next;
         if (ep->wait_head == NULL) {
             ep->wait_tail = NULL;
         }
         dl->next = NULL;
-        xfer_start(w, ep, dl, done_head, done_tail);
+        if (open && ep->running > 0) {
+            defer(dl, done_head, done_tail);
+        } else {
+            xfer_start(w, ep, dl, done_head, done_tail); /* closed, or the one probe */
+        }
     }
     ep_map_release(&w->eps, ep);
 }
@@ -440,6 +468,9 @@ static struct ep_state *xfer_complete(struct worker *w, struct xfer *x, long sta
               status, error != NULL ? ", " : "", error != NULL ? error : "",
               (long long)x->resp_bytes, (long long)duration);
 
+    /* Consecutive failures open the endpoint's circuit; any answer that is
+     * not retried (2xx, 410) closes it. */
+    ep->failures = dl->outcome == OUTCOME_RETRY ? ep->failures + 1 : 0;
     xfer_release(w, x);
     list_append(done_head, done_tail, dl);
     ep->running--;
@@ -657,6 +688,10 @@ static void admit(struct worker *w, struct delivery *dl, struct delivery **done_
         return;
     }
     struct ep_state *ep = ep_map_get(&w->eps, endpoint_key(dl));
+    if (circuit_open(ep) && ep->running > 0) {
+        defer(dl, done_head, done_tail);
+        return;
+    }
     if (ep->running < w->d->cap && ep->wait_head == NULL) {
         xfer_start(w, ep, dl, done_head, done_tail);
         ep_map_release(&w->eps, ep);
@@ -688,7 +723,7 @@ static void drop_waiting(struct worker *w, struct delivery **done_head, struct d
             ep->wait_tail = NULL;
         }
     }
-    ep_map_sweep(&w->eps);
+    ep_map_sweep(&w->eps, true);
 }
 
 /* After the deadline: every running transfer is cut short. */

@@ -23,7 +23,10 @@ struct deliver;
 /* Called on a worker thread when an attempt has finished: the attempt is
  * appended to dl->attempts, dl->outcome and dl->retry_after_ms are set, and
  * the callback owns dl from then on.  At stop, deliveries never started are
- * handed back with outcome OUTCOME_NONE and no attempt added. */
+ * handed back with outcome OUTCOME_NONE and no attempt added.  A delivery
+ * for an endpoint whose circuit is open (BREAKER_FAILURES failed attempts
+ * in a row, one probe in flight) is handed back at once with
+ * OUTCOME_DEFERRED and no attempt added: the caller parks it. */
 typedef void deliver_done_cb(struct delivery *dl, void *opaque);
 
 struct deliver_opts {

@@ -38,6 +38,7 @@ enum delivery_outcome {
     OUTCOME_SUCCESS,  /* 2xx */
     OUTCOME_RETRY,    /* any other answer or transport error: retried within the window */
     OUTCOME_GONE,     /* 410 Gone: permanent */
+    OUTCOME_DEFERRED, /* not attempted: the endpoint's circuit is open; park it */
 };
 
 #define ATTEMPT_ERROR_MAX 256

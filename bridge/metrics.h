@@ -23,6 +23,8 @@
     X(deliveries_parked, "Deliveries parked on a delay topic after a failed attempt")              \
     X(deliveries_retried, "Parked deliveries taken from a delay topic for another attempt")        \
     X(deliveries_reparked, "Delay records re-parked without an attempt (long Retry-After)")        \
+    X(deliveries_deferred,                                                                         \
+      "Deliveries parked without an attempt: their endpoint's circuit was open")                   \
     X(dead_letters, "Records produced to the dead-letter topic")                                   \
     X(dead_window_expired, "Dead letters with reason retry_window_expired")                        \
     X(dead_gone, "Dead letters with reason endpoint_gone")                                         \

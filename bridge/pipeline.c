@@ -100,6 +100,20 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
         finish(pl, dl, 0);
         return;
     }
+    if (dl->outcome == OUTCOME_DEFERRED) {
+        /* The endpoint's circuit is open: park without an attempt, one
+         * interval from now, rather than hold a place in the budget. */
+        metrics_inc(M_deliveries_deferred);
+        dl->due_ms = util_now_ms();
+        struct schedule_decision d;
+        schedule_next(pl->conf, dl, &d);
+        if (d.action == SCHEDULE_PARK) {
+            park(pl, dl, d.due_ms, d.interval_ms);
+        } else {
+            dead_letter(pl, dl, d.reason != NULL ? d.reason : "retry_window_expired");
+        }
+        return;
+    }
     metrics_inc(M_attempts);
     if (a != NULL) {
         metrics_observe(H_attempt_duration, a->duration_ms);

@@ -34,6 +34,7 @@ void schedule_next(const struct conf *conf, const struct delivery *dl,
         out->reason = "endpoint_gone";
         return;
     case OUTCOME_NONE:
+    case OUTCOME_DEFERRED: /* due_ms set to now by the caller: next one interval later */
     case OUTCOME_RETRY:
     default:
         break;

@@ -835,6 +835,56 @@ static void test_header_injection(void **state)
     col_free();
 }
 
+/* After BREAKER_FAILURES (5) failed attempts in a row, an endpoint gets one
+ * attempt at a time (the probe); deliveries submitted meanwhile come back at
+ * once, unattempted, with OUTCOME_DEFERRED.  A failed probe keeps the
+ * circuit open, a successful one closes it. */
+static void test_circuit_breaker(void **state)
+{
+    (void)state;
+    char fail_url[128], slow_url[128], ok_url[128];
+    url_of(fail_url, sizeof(fail_url), "/fail");
+    url_of(slow_url, sizeof(slow_url), "/slow");
+    url_of(ok_url, sizeof(ok_url), "/ok");
+    size_t blen = strlen(body_json);
+    struct deliver *d = start(1, 8, 1000, RESUBMIT_NEVER);
+
+    for (int i = 0; i < 5; i++) { /* one at a time: five failures in a row */
+        deliver_submit(d, make_dl(i, "breaker", "ep-b", fail_url, body_json, blen));
+        assert_int_equal(col_wait(i + 1), 0);
+    }
+    /* The probe (it times out), then three more while it runs. */
+    deliver_submit(d, make_dl(5, "breaker", "ep-b", slow_url, body_json, blen));
+    for (int i = 6; i < 9; i++) {
+        deliver_submit(d, make_dl(i, "breaker", "ep-b", ok_url, body_json, blen));
+    }
+    /* Another endpoint is not affected. */
+    deliver_submit(d, make_dl(9, "breaker", "ep-other", ok_url, body_json, blen));
+    assert_int_equal(col_wait(10), 0);
+    for (int i = 6; i < 9; i++) {
+        assert_int_equal(col.got[i]->outcome, OUTCOME_DEFERRED);
+        assert_int_equal(col.got[i]->n_attempts, 0);
+    }
+    assert_int_equal(col.got[5]->outcome, OUTCOME_RETRY); /* the probe timed out */
+    assert_int_equal(col.got[9]->outcome, OUTCOME_SUCCESS);
+
+    /* Still open: the next one is the probe; it succeeds and closes it. */
+    deliver_submit(d, make_dl(10, "breaker", "ep-b", ok_url, body_json, blen));
+    assert_int_equal(col_wait(11), 0);
+    assert_int_equal(col.got[10]->outcome, OUTCOME_SUCCESS);
+    /* Closed: several at once are all attempted. */
+    for (int i = 11; i < 15; i++) {
+        deliver_submit(d, make_dl(i, "breaker", "ep-b", ok_url, body_json, blen));
+    }
+    assert_int_equal(col_wait(15), 0);
+    for (int i = 11; i < 15; i++) {
+        assert_int_equal(col.got[i]->outcome, OUTCOME_SUCCESS);
+        assert_int_equal(col.got[i]->n_attempts, 1);
+    }
+    stop(d);
+    col_free();
+}
+
 static void test_bad_opts(void **state)
 {
     (void)state;
@@ -911,6 +961,7 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_bad_opts),
         cmocka_unit_test(test_stop_idle),
         cmocka_unit_test(test_outcomes),

@@ -1,0 +1,39 @@
+# One dead endpoint must not starve a healthy one.  The dead endpoint never
+# answers within the timeout; after five failed attempts in a row its circuit
+# opens and further deliveries to it are parked without an attempt instead of
+# waiting in the in-flight budget (16 here).  Every event still ends delivered
+# to the healthy endpoint and dead-lettered for the dead one.
+. tests/e2e/lib.sh
+
+start_receiver ok
+start_receiver dead --delay 5000
+cat >"$T/bridge.conf" <<CONF
+kafka = { brokers = "embedded"; partitions = 2; };
+delivery = { allow_private_networks = true; workers = 1; max_in_flight = 16;
+             endpoint_max_in_flight = 4; connect_timeout = "1s"; timeout = "1s"; };
+retry = { schedule = [ "1s" ]; window = "4s"; };
+endpoints = (
+  { id = "ok"; account_id = "*"; url = "http://127.0.0.1:$PORT_ok/h"; },
+  { id = "dead"; account_id = "*"; url = "http://127.0.0.1:$PORT_dead/h"; }
+);
+CONF
+start_bridge bridge "$T/bridge.conf"
+: >"$T/events"
+i=0
+while [ $i -lt 60 ]; do
+    event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"
+    i=$((i + 1))
+done
+produce "$T/events"
+
+check "the healthy endpoint got all 60 events" \
+    wait_until 60 sh -c "[ \$(jq -r 'select(.status == 200) | .webhookId' $T/ok.out | sort -u | wc -l) -eq 60 ]"
+check "all 60 events to the dead endpoint were dead-lettered after the window" \
+    wait_until 60 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | jq -r 'select(.endpointId == \"dead\") | .eventId' | sort -u | wc -l) -eq 60 ]"
+check "SIGTERM exits 0" stop_bridge
+check "deliveries to the dead endpoint were deferred by its open circuit" \
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.deliveries_deferred > 0' >/dev/null"
+deferred=$(grep '"final stats"' "$T/bridge.err" | jq .deliveries_deferred)
+attempts=$(lines "$T/dead.out")
+ok "the dead endpoint was tried $attempts times; $deferred deliveries were parked unattempted instead"
+finish
