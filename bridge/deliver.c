@@ -401,6 +401,20 @@ static int circuit_open(const struct ep_state *ep)
     return ep->failures >= BREAKER_FAILURES;
 }
 
+/* 1 when dl must be handed back unattempted: the circuit is open and
+ * something is already running (the probe).  A delivery on its last chance
+ * (its window ends if it is deferred once more) still gets its attempt
+ * while the endpoint is under its cap, so the breaker alone never
+ * dead-letters a delivery that was due within its window. */
+static int should_defer(const struct worker *w, const struct ep_state *ep,
+                        const struct delivery *dl)
+{
+    if (!circuit_open(ep) || ep->running == 0) {
+        return 0;
+    }
+    return !(dl->last_chance && ep->running < w->d->cap);
+}
+
 static void defer(struct delivery *dl, struct delivery **done_head, struct delivery **done_tail)
 {
     dl->outcome = OUTCOME_DEFERRED;
@@ -425,7 +439,7 @@ static void ep_pump(struct worker *w, struct ep_state *ep, struct delivery **don
             ep->wait_tail = NULL;
         }
         dl->next = NULL;
-        if (open && ep->running > 0) {
+        if (should_defer(w, ep, dl)) {
             defer(dl, done_head, done_tail);
         } else {
             xfer_start(w, ep, dl, done_head, done_tail); /* closed, or the one probe */
@@ -688,7 +702,7 @@ static void admit(struct worker *w, struct delivery *dl, struct delivery **done_
         return;
     }
     struct ep_state *ep = ep_map_get(&w->eps, endpoint_key(dl));
-    if (circuit_open(ep) && ep->running > 0) {
+    if (should_defer(w, ep, dl)) {
         defer(dl, done_head, done_tail);
         return;
     }

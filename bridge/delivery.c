@@ -6,6 +6,7 @@
  */
 #include "delivery.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,11 +129,12 @@ static json_t *record_object(const struct delivery *dl)
     json_t *source = json_pack("{s:s?, s:i, s:I}", "topic", dl->source_topic, "partition",
                                (int)dl->source_partition, "offset", (json_int_t)dl->source_offset);
     json_t *obj =
-        json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "version", 1,
+        json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:o}", "version", 1,
                   "deliveryId", dl->id, "eventId", dl->event_id, "eventType", dl->event_type,
                   "accountId", dl->account_id, "endpointId", dl->endpoint_id, "endpointUrl",
                   dl->url, "firstAttemptAt", time_or_null(dl->first_attempt_ms), "nextAttemptAt",
-                  time_or_null(dl->due_ms), "attempts", attempts, "source", source);
+                  time_or_null(dl->due_ms), "attempts", attempts, "deferred", dl->deferrals,
+                  "source", source);
     if (dl->replayed_from != NULL) {
         json_object_set_new(obj, "replayedFrom", json_string(dl->replayed_from));
     }
@@ -302,6 +304,11 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
     }
     if (json_is_string(stopic_v)) {
         delivery_set_source(dl, json_string_value(stopic_v), spart, soff);
+    }
+    json_t *deferred = json_object_get(root, "deferred");
+    if (json_is_integer(deferred) && json_integer_value(deferred) > 0 &&
+        json_integer_value(deferred) < INT_MAX) {
+        dl->deferrals = (int)json_integer_value(deferred);
     }
     json_t *rf = json_object_get(root, "replayedFrom");
     if (json_is_string(rf)) {

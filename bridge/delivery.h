@@ -72,9 +72,15 @@ struct delivery {
     int64_t source_offset;
     char *replayed_from; /* reserved for the dead-letter tool; NULL */
 
+    int deferrals; /* times the circuit breaker parked it unattempted ("deferred") */
+
     /* Set by the worker after an attempt. */
     enum delivery_outcome outcome;
     int64_t retry_after_ms; /* 0, or the epoch ms a Retry-After asked us to wait until */
+
+    /* Set by the pipeline, not serialised: the window's last chance, which
+     * an open circuit does not defer while the endpoint is under its cap. */
+    int last_chance;
 
     /* Bookkeeping of the thread that consumed the record. */
     struct offsets_entry *entry; /* released once the delivery is resolved */

@@ -104,11 +104,17 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
         /* The endpoint's circuit is open: park without an attempt, one
          * interval from now, rather than hold a place in the budget. */
         metrics_inc(M_deliveries_deferred);
+        dl->deferrals++;
         dl->due_ms = util_now_ms();
         struct schedule_decision d;
         schedule_next(pl->conf, dl, &d);
         if (d.action == SCHEDULE_PARK) {
             park(pl, dl, d.due_ms, d.interval_ms);
+        } else if (!dl->last_chance) {
+            /* Parking it again would end its window unattempted: it gets
+             * one attempt now if the endpoint has room (deliver.c). */
+            dl->last_chance = 1;
+            deliver_submit(pl->deliver, dl);
         } else {
             dead_letter(pl, dl, d.reason != NULL ? d.reason : "retry_window_expired");
         }

@@ -14,7 +14,7 @@ kafka = { brokers = "$BOOT"; create_topics = false;
           properties = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500",
                          "message.timeout.ms=1500" ]; };
 delivery = { allow_private_networks = true; timeout = "5s"; };
-retry = { schedule = [ "1s" ]; window = "8s"; };
+retry = { schedule = [ "1s" ]; window = "20s"; };
 endpoints = (
   { id = "flaky"; account_id = "$ACCOUNT_A"; url = "http://127.0.0.1:$PORT_flaky/h"; },
   { id = "dead"; account_id = "$ACCOUNT_A"; url = "http://127.0.0.1:$PORT_dead/h"; }

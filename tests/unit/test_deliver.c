@@ -885,6 +885,45 @@ static void test_circuit_breaker(void **state)
     col_free();
 }
 
+/* A delivery on its last chance (parking it again would end its window)
+ * is attempted despite an open circuit while the endpoint is under its
+ * cap (2 here); over the cap it is deferred like any other. */
+static void test_circuit_breaker_last_chance(void **state)
+{
+    (void)state;
+    char fail_url[128], slow_url[128], ok_url[128];
+    url_of(fail_url, sizeof(fail_url), "/fail");
+    url_of(slow_url, sizeof(slow_url), "/slow");
+    url_of(ok_url, sizeof(ok_url), "/ok");
+    size_t blen = strlen(body_json);
+    struct deliver *d = start(1, 2, 1000, RESUBMIT_NEVER);
+
+    for (int i = 0; i < 5; i++) {
+        deliver_submit(d, make_dl(i, "lastchance", "ep-l", fail_url, body_json, blen));
+        assert_int_equal(col_wait(i + 1), 0);
+    }
+    /* The probe, then a last-chance delivery: both run (cap 2). */
+    deliver_submit(d, make_dl(5, "lastchance", "ep-l", slow_url, body_json, blen));
+    struct delivery *dl = make_dl(6, "lastchance", "ep-l", slow_url, body_json, blen);
+    dl->last_chance = 1;
+    deliver_submit(d, dl);
+    /* The endpoint is at its cap: a last chance and a plain one are deferred. */
+    dl = make_dl(7, "lastchance", "ep-l", ok_url, body_json, blen);
+    dl->last_chance = 1;
+    deliver_submit(d, dl);
+    deliver_submit(d, make_dl(8, "lastchance", "ep-l", ok_url, body_json, blen));
+    assert_int_equal(col_wait(9), 0);
+    assert_int_equal(col.got[5]->outcome, OUTCOME_RETRY);
+    assert_int_equal(col.got[6]->outcome, OUTCOME_RETRY);
+    assert_int_equal(col.got[6]->n_attempts, 1);
+    assert_int_equal(col.got[7]->outcome, OUTCOME_DEFERRED);
+    assert_int_equal(col.got[7]->n_attempts, 0);
+    assert_int_equal(col.got[8]->outcome, OUTCOME_DEFERRED);
+    assert_int_equal(srv_get(&srv.slow_started), 2); /* the probe and the last chance */
+    stop(d);
+    col_free();
+}
+
 static void test_bad_opts(void **state)
 {
     (void)state;
@@ -962,6 +1001,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit_breaker),
+        cmocka_unit_test(test_circuit_breaker_last_chance),
         cmocka_unit_test(test_bad_opts),
         cmocka_unit_test(test_stop_idle),
         cmocka_unit_test(test_outcomes),
