@@ -1002,6 +1002,7 @@ void deliver_submit(struct deliver *d, struct delivery *dl)
     atomic_fetch_add(&d->outstanding, 1);
     dl->next = NULL;
     pthread_mutex_lock(&w->lock);
+    int was_empty = w->q_head == NULL;
     if (w->q_tail != NULL) {
         w->q_tail->next = dl;
     } else {
@@ -1009,7 +1010,12 @@ void deliver_submit(struct deliver *d, struct delivery *dl)
     }
     w->q_tail = dl;
     pthread_mutex_unlock(&w->lock);
-    curl_multi_wakeup(w->multi);
+    /* One wakeup per batch: a non-empty queue has had its wakeup already,
+     * and the worker takes the whole queue at once (a write(2) per delivery
+     * cost more than the transfer's own bookkeeping). */
+    if (was_empty) {
+        curl_multi_wakeup(w->multi);
+    }
 }
 
 void deliver_stop(struct deliver *d, int64_t deadline_ms)

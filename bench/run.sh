@@ -1,0 +1,562 @@
+#!/bin/sh
+# make bench: throughput, CPU, memory and latency of the bridge against a
+# fast local receiver (nginx answering 204), on the mock Kafka cluster of
+# tests/helpers/mockkafka.  A benchmark, not a test: it prints figures and
+# the issue's targets next to them; it fails only when a run goes wrong.
+#
+#   sh bench/run.sh BIN OBJDIR        (BIN the bridge, OBJDIR/helpers the helpers)
+#
+# For K = 1 and 4 endpoints per event:
+#   throughput  a fresh mock cluster, N events preloaded (loadgen, no rate),
+#               then a fresh bridge drains them: nginx's request counter is
+#               sampled every 0.5 s until N*K deliveries; the steady rate is
+#               over the middle 80% of the run (first to last delivery);
+#               CPU us/delivery is the bridge's utime+stime over the
+#               deliveries, peak RSS its VmHWM just before SIGTERM.
+#   latency     a fresh cluster and bridge, idle, then loadgen at 1,000
+#               events/s for 10 s; p50/p99 of delivery_latency (Kafka
+#               timestamp to 2xx) from the bridge's "final stats" line.
+# Everything listens on 127.0.0.1; logs stay in the directory printed first.
+#
+# Knobs (environment): BENCH_EVENTS (N, 100000), BENCH_PARTITIONS (16),
+# BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
+# BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
+# BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
+# BENCH_RUNS ("throughput latency", or either alone), BENCH_PERF=1 (perf
+# record -g on the bridge during the throughput runs; the figures of those
+# runs then include perf's overhead).
+set -u
+BIN=${1:-build/webhook-bridge}
+OBJDIR=${2:-build/release}
+HELPERS=$OBJDIR/helpers
+N=${BENCH_EVENTS:-100000}
+PARTS=${BENCH_PARTITIONS:-16}
+SIZE=${BENCH_EVENT_BYTES:-500}
+ACCOUNTS=${BENCH_ACCOUNTS:-4096}
+KS=${BENCH_ENDPOINTS:-1 4}
+RATE=${BENCH_RATE:-1000}
+# Concurrent requests per endpoint (the config default): the 10,000 in
+# flight wait in the bridge, not in 10,000 open connections.
+EP_MAX=${BENCH_ENDPOINT_MAX_IN_FLIGHT:-64}
+LAT_SECS=${BENCH_LATENCY_SECONDS:-10}
+# nginx with one worker: on this 2-core machine "auto" (2 workers) took CPU
+# from the bridge (measured: 11.7k/9.0k deliveries/s with auto against
+# 13.4k/10.9k with 1 for K=1/K=4; one worker used ~18 us of CPU per
+# request, far from saturated); BENCH_NGINX_WORKERS=auto to compare.
+NGINX_WORKERS=${BENCH_NGINX_WORKERS:-1}
+# The mock cluster answers an empty fetch only after the consumer's whole
+# fetch.wait.max.ms (500 ms by default): a real broker answers as soon as a
+# record arrives.  The latency runs lower it so that they measure the bridge,
+# not that quirk; 0 keeps librdkafka's default.
+FETCH_WAIT_MS=${BENCH_FETCH_WAIT_MS:-5}
+PERF=${BENCH_PERF:-}
+# Extra librdkafka properties for the throughput runs ("name=value ..."), to
+# compare settings.
+EXTRA_PROPS=${BENCH_PROPERTIES:-}
+RUNS=${BENCH_RUNS:-throughput latency}
+RESULTS=build/bench-results.md
+MOCK_PARTITION_BYTES=5242880 # rdkafka_mock.c: max_size of a partition's log
+TARGET_RATE=40000
+TARGET_CPU_US=30
+TARGET_RSS_MB=64
+TARGET_P99_MS=20
+
+T=$(mktemp -d /tmp/webhook-bridge-bench.XXXXXX)
+PIDS=""
+NGINX_PID=""
+say() { printf '\n== %s\n' "$*"; }
+die() {
+    echo "bench: ERROR: $*" >&2
+    echo "bench: logs in $T" >&2
+    exit 1
+}
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted; logs in $T" >&2; exit 130' INT TERM
+
+# forget PID: it was stopped and waited for.
+forget() {
+    np=""
+    for p in $PIDS; do [ "$p" = "$1" ] || np="$np $p"; done
+    PIDS=$np
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+    st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# wait_until SECONDS COMMAND...: polls every 0.1 s; 1 when time runs out.
+wait_until() {
+    limit=$1
+    shift
+    end=$(($(date +%s) + limit))
+    while ! "$@" 2>/dev/null; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+dead() { ! alive "$1"; }
+
+# stop PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL; sets RC to
+# the exit code (137 after SIGKILL).
+stop() {
+    kill -TERM "$1" 2>/dev/null
+    if ! wait_until "$2" dead "$1"; then
+        echo "bench: process $1 did not exit within $2 s of SIGTERM: killed" >&2
+        kill -9 "$1" 2>/dev/null
+    fi
+    wait "$1"
+    RC=$?
+    forget "$1"
+}
+
+# A TCP port nobody listens on (from /proc/net/tcp*), in 20000..29999.
+free_port() {
+    used=$(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+    i=0
+    while [ $i -lt 100 ]; do
+        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 10000))
+        hex=$(printf '%04X' "$p")
+        if ! echo "$used" | grep -qx "$hex"; then
+            echo "$p"
+            return 0
+        fi
+        i=$((i + 1))
+    done
+    return 1
+}
+
+now() { date +%s.%N; }
+
+# cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of stat).
+cpu_ticks() {
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# ---- checks -------------------------------------------------------------
+
+for f in "$BIN" "$HELPERS/loadgen"; do
+    [ -x "$f" ] || die "$f is missing: run make all"
+done
+if [ ! -x "$HELPERS/mockkafka" ]; then
+    [ -f tests/helpers/mockkafka.c ] || die "tests/helpers/mockkafka.c (the mock cluster helper) is not there yet"
+    die "$HELPERS/mockkafka is missing: run make all"
+fi
+[ -x /usr/sbin/nginx ] || die "/usr/sbin/nginx is missing: apt-get install nginx-light"
+for c in curl jq awk od; do
+    command -v $c >/dev/null || die "$c is missing"
+done
+case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS" in
+*[!0-9]*) die "BENCH_* sizes must be plain integers" ;;
+esac
+TICK=$(getconf CLK_TCK)
+NPROC=$(nproc)
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+VERSION=$("$BIN" version)
+echo "webhook-bridge benchmark; logs in $T"
+echo "machine: $NPROC CPUs, $CPU_MODEL; $(uname -sr)"
+echo "bridge:  $VERSION"
+echo "nginx:   $(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //'), $NGINX_WORKERS worker process(es)"
+# Other work on the machine skews every figure: say how busy it was.
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load:    $LOAD0 (1, 5, 15 min) before the runs"
+[ "$(awk '{ print ($1 >= 0.5) }' /proc/loadavg)" = 1 ] &&
+    echo "         WARNING: the machine is busy; the figures will be lower than on an idle one"
+
+# The mock cluster keeps about 5 MiB per partition and silently drops the
+# oldest records beyond: N must fit.  A record costs its value, its key (a
+# 36-byte accountId) and ~12 bytes of framing; keys hash unevenly, so allow
+# 15% more than the mean on the fullest partition.
+per_part=$(((N + PARTS - 1) / PARTS))
+est=$((per_part * (SIZE + 36 + 12) * 115 / 100))
+margin=$(((MOCK_PARTITION_BYTES - est) * 100 / MOCK_PARTITION_BYTES))
+echo "sizing:  N=$N events of ~$SIZE bytes over $PARTS partitions ($ACCOUNTS account keys):" \
+    "~$per_part records, ~$((est / 1024)) KiB on the fullest partition (+15% skew)" \
+    "of the mock's $((MOCK_PARTITION_BYTES / 1024)) KiB: margin ~$margin%"
+[ "$est" -lt "$MOCK_PARTITION_BYTES" ] ||
+    die "N=$N does not fit the mock cluster's ~5 MiB per partition: lower BENCH_EVENTS or raise BENCH_PARTITIONS"
+
+# ---- nginx --------------------------------------------------------------
+
+say "receiver: nginx on 127.0.0.1"
+NG=$T/nginx
+mkdir -p "$NG"
+i=0
+while :; do
+    i=$((i + 1))
+    [ $i -le 5 ] || die "nginx did not start (see $NG/error.log)"
+    NPORT=$(free_port) || die "no free TCP port"
+    sed -e "s|@PREFIX@|$NG|g" -e "s|@PORT@|$NPORT|g" -e "s|@WORKERS@|$NGINX_WORKERS|g" \
+        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" bench/nginx.conf >"$NG/nginx.conf"
+    /usr/sbin/nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" >"$NG/stdout" 2>&1 &
+    NGINX_PID=$!
+    PIDS="$PIDS $NGINX_PID"
+    if wait_until 10 curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NPORT/status"; then
+        break
+    fi
+    stop "$NGINX_PID" 5
+done
+echo "  nginx master pid $NGINX_PID, port $NPORT"
+# A POST with an event as its body gets 204, and the connection is kept for the
+# next one.
+cp examples/subscribe.json "$T/body.json"
+curl -sv -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary @"$T/body.json" \
+    "http://127.0.0.1:$NPORT/hook/1" --next -o /dev/null -X POST \
+    -H 'Content-Type: application/json' --data-binary @"$T/body.json" \
+    "http://127.0.0.1:$NPORT/hook/2" >"$T/curl-check.log" 2>&1
+[ "$(grep -c '^< HTTP/1.1 204' "$T/curl-check.log")" -eq 2 ] ||
+    die "nginx did not answer 204 to a POST with a body (see $T/curl-check.log)"
+grep -q 'Re-using existing connection' "$T/curl-check.log" ||
+    die "nginx did not keep the connection alive after a POST (see $T/curl-check.log)"
+echo "  POST with an event body: 204, connection kept alive (curl -v: $T/curl-check.log)"
+
+# status: sets REQS (nginx's request counter, this request included) and
+# ACTIVE (open connections).
+status() {
+    s=$(curl -sf --max-time 2 "http://127.0.0.1:$NPORT/status") || return 1
+    REQS=$(echo "$s" | awk 'NR == 3 { print $3 }')
+    ACTIVE=$(echo "$s" | awk 'NR == 1 { print $3 }')
+    [ -n "$REQS" ]
+}
+nginx_ticks() {
+    t=0
+    for p in $(pgrep -P "$NGINX_PID"); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+    echo $t
+}
+
+# ---- one run's pieces ----------------------------------------------------
+
+# start_cluster DIR: a fresh mock cluster with the bridge's topics; sets BOOT.
+start_cluster() {
+    "$HELPERS/mockkafka" --brokers 1 --topic "subscription-events:$PARTS" \
+        --topic webhook-endpoints:1 --topic "webhook-dead-letter:$PARTS" \
+        --topic "webhook-attempts:$PARTS" --topic webhook-delay-0s:1 \
+        --topic webhook-delay-5m:1 --wait </dev/null >"$1/mockkafka.out" 2>"$1/mockkafka.err" &
+    MOCK_PID=$!
+    PIDS="$PIDS $MOCK_PID"
+    wait_until 15 grep -q '^bootstrap=' "$1/mockkafka.out" ||
+        die "mockkafka printed no bootstrap= line within 15 s (see $1/mockkafka.err)"
+    BOOT=$(sed -n 's/^bootstrap=//p' "$1/mockkafka.out" | head -1)
+}
+
+# write_conf FILE K [librdkafka properties...]
+write_conf() {
+    f=$1
+    k=$2
+    shift 2
+    props=""
+    for p in "$@"; do props="$props${props:+, }\"$p\""; done
+    {
+        echo "kafka = { brokers = \"$BOOT\"; create_topics = false; properties = [ $props ]; };"
+        echo "delivery = { allow_private_networks = true; workers = 2; max_in_flight = 10000;"
+        echo "             endpoint_max_in_flight = $EP_MAX; };"
+        echo "admin = { listen = \"127.0.0.1:$(free_port)\"; };"
+        echo "log = { level = \"info\"; };"
+        echo "endpoints = ("
+        j=1
+        while [ $j -le "$k" ]; do
+            [ $j -gt 1 ] && echo ","
+            printf '  { id = "bench-%d"; account_id = "*"; url = "http://127.0.0.1:%s/hook/%d"; }' \
+                $j "$NPORT" $j
+            j=$((j + 1))
+        done
+        echo
+        echo ");"
+    } >"$f"
+    "$BIN" check-config -c "$f" >"$f.check" 2>&1 || die "bad bridge config $f: $(cat "$f.check")"
+}
+
+# start_bridge DIR: runs the bridge on DIR/bridge.conf until "ready"; sets BPID.
+start_bridge() {
+    "$BIN" run -c "$1/bridge.conf" >"$1/bridge.out" 2>"$1/bridge.log" &
+    BPID=$!
+    PIDS="$PIDS $BPID"
+    wait_until 30 grep -q '"msg":"ready"' "$1/bridge.log" ||
+        die "the bridge did not log ready within 30 s (see $1/bridge.log)"
+}
+
+# final_stats DIR JQ-EXPR: a value of the bridge's "final stats" line.
+final_stats() {
+    grep '"msg":"final stats"' "$1/bridge.log" | tail -1 | jq -r "$2"
+}
+
+# stop_bridge DIR: SIGTERM; the bridge must exit 0 within 30 s.
+stop_bridge() {
+    stop "$BPID" 30
+    [ "$RC" -eq 0 ] || die "the bridge exited $RC after SIGTERM (see $1/bridge.log)"
+    grep -q '"msg":"final stats"' "$1/bridge.log" || die "no final stats line in $1/bridge.log"
+}
+
+# ---- throughput -----------------------------------------------------------
+
+# throughput K: sets RATE_K, AVG_K, CPU_K, RSS_K, PEAKCONN_K for K endpoints.
+throughput() {
+    k=$1
+    D=$T/throughput-k$k
+    mkdir -p "$D"
+    total=$((N * k))
+    say "throughput, K=$k endpoint(s) per event: $N events -> $total deliveries"
+    start_cluster "$D"
+    echo "  mock cluster $BOOT (pid $MOCK_PID)"
+    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$N" \
+        --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
+    sed -n 's/^loadgen: /  preload: /p' "$D/loadgen.out"
+    maxb=$(sed -n 's/.*max_partition_bytes=\([0-9]*\).*/\1/p' "$D/loadgen.out")
+    lsm=$(sed -n 's/.*log_start_max=\([0-9]*\).*/\1/p' "$D/loadgen.out")
+    [ "${lsm:-1}" = 0 ] || die "the mock cluster dropped preloaded records (log start offset $lsm): lower BENCH_EVENTS"
+    echo "  fullest partition: $((maxb / 1024)) KiB of $((MOCK_PARTITION_BYTES / 1024)) KiB" \
+        "(margin $(((MOCK_PARTITION_BYTES - maxb) * 100 / MOCK_PARTITION_BYTES))%), nothing dropped"
+
+    # shellcheck disable=SC2086
+    write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
+    status || die "nginx /status failed"
+    r0=$REQS
+    polls=0
+    n0=$(nginx_ticks)
+    start_bridge "$D"
+    echo "  bridge pid $BPID ready; sampling nginx every 0.5 s"
+    if [ -n "$PERF" ]; then
+        # DWARF call graphs: libcurl and libc have no frame pointers.
+        perf record -e cpu-clock --call-graph dwarf -F 499 -p "$BPID" -o "$D/perf.data" >"$D/perf.log" 2>&1 &
+        PERF_PID=$!
+        PIDS="$PIDS $PERF_PID"
+    fi
+    : >"$D/samples"
+    peak=0
+    limit=$(($(date +%s) + 60 + total / 2000))
+    last_d=-1
+    last_change=$(date +%s)
+    while :; do
+        status || die "nginx /status failed during the run"
+        polls=$((polls + 1))
+        t=$(now)
+        d=$((REQS - r0 - polls))
+        [ "$ACTIVE" -gt "$peak" ] && peak=$ACTIVE
+        echo "$t $d $ACTIVE" >>"$D/samples"
+        [ "$d" -ge "$total" ] && break
+        alive "$BPID" || die "the bridge died during the run (see $D/bridge.log)"
+        s=$(date +%s)
+        if [ "$d" -ne "$last_d" ]; then
+            last_d=$d
+            last_change=$s
+        fi
+        [ $((s - last_change)) -lt 30 ] ||
+            die "no delivery for 30 s at $d of $total (see $D/bridge.log)"
+        [ "$s" -lt "$limit" ] || die "only $d of $total deliveries after the time limit"
+        sleep 0.5
+    done
+    ticks=$(cpu_ticks "$BPID")
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$BPID/status")
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$BPID/status")
+    nticks=$(($(nginx_ticks) - n0))
+    # Which threads took the CPU (librdkafka names its threads "rdk:...";
+    # the bridge's own are all "webhook-bridge").
+    for task in /proc/"$BPID"/task/*; do
+        printf '%s\t%s/%s\n' "$(cpu_ticks "${task#/proc/}")" "$(tr -d '\t' <"$task/comm")" \
+            "${task##*/}"
+    done | sort -rn >"$D/threads"
+    if [ -n "$PERF" ]; then
+        kill -INT "$PERF_PID"
+        wait_until 30 sh -c "! kill -0 $PERF_PID" || kill -9 "$PERF_PID"
+        wait "$PERF_PID"
+        forget "$PERF_PID"
+    fi
+    stop_bridge "$D"
+    stop "$MOCK_PID" 10
+
+    succeeded=$(final_stats "$D" .deliveries_succeeded)
+    failed=$(final_stats "$D" .attempts_failed)
+    consumed=$(final_stats "$D" .events_consumed)
+    [ "$succeeded" = "$total" ] ||
+        echo "  WARNING: the bridge counted $succeeded successful deliveries, not $total"
+    [ "$failed" = 0 ] || echo "  WARNING: $failed attempts failed"
+    [ "$consumed" = "$N" ] || echo "  WARNING: $consumed events consumed, not $N (redelivery?)"
+    [ "$d" -eq "$total" ] || echo "  WARNING: nginx counted $d requests, not $total"
+
+    # Steady rate: from the first sample with a delivery to the first with
+    # all of them, drop 10% of that time at each end; counts between samples
+    # are interpolated linearly.
+    awk -v total="$total" '
+        { t[NR] = $1; d[NR] = $2 }
+        END {
+            for (i = 1; i <= NR && d[i] == 0; i++) ;
+            s = i; e = NR
+            dur = t[e] - t[s]
+            if (dur <= 0) { printf "%.0f %.0f %.2f\n", 0, 0, 0; exit }
+            a = t[s] + 0.1 * dur; b = t[e] - 0.1 * dur
+            printf "%.0f %.0f %.2f\n", (at(b) - at(a)) / (b - a), (d[e] - d[s]) / dur, dur
+        }
+        function at(x,   i) {
+            for (i = s; i < e && t[i + 1] < x; i++) ;
+            return d[i] + (d[i + 1] - d[i]) * (x - t[i]) / (t[i + 1] - t[i])
+        }' "$D/samples" >"$D/rate"
+    read -r steady avg dur <"$D/rate"
+    cpu_us=$(awk -v t="$ticks" -v hz="$TICK" -v n="$d" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+    rss_mb=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
+    ncpu_us=$(awk -v t="$nticks" -v hz="$TICK" -v n="$d" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+    echo "  $d deliveries in $dur s from first to last ($avg/s overall)"
+    echo "  steady rate (middle 80%): $steady deliveries/s"
+    echo "  bridge CPU: $(awk -v t="$ticks" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz }') s" \
+        "= $cpu_us us/delivery; nginx workers: $ncpu_us us/delivery"
+    echo "  bridge peak RSS (VmHWM) $rss_mb MB (VmRSS at the end $((rss / 1024)) MB);" \
+        "peak open connections at nginx $peak"
+    echo "  bridge CPU by thread (name/tid ticks of 1/$TICK s): $(head -6 "$D/threads" |
+        awk -F'\t' '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')"
+    if [ -n "$PERF" ]; then
+        # Self time by library and symbol (libcurl is stripped: its static
+        # functions show as addresses), then inclusive time, which names
+        # the bridge's and libcurl's exported functions above them.
+        perf report -i "$D/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+            grep -E '^ +[0-9]' | head -8 >"$D/perf-dso.txt"
+        perf report -i "$D/perf.data" --stdio --no-children --sort dso,symbol -g none \
+            2>/dev/null | grep -E '^ +[0-9]' | head -40 >"$D/perf-self.txt"
+        perf report -i "$D/perf.data" --stdio --children --sort symbol -g none 2>/dev/null |
+            grep -E '^ +[0-9]' | grep -v ' 0x0000' | head -40 >"$D/perf-children.txt"
+        echo "  perf (in $D): CPU by library:"
+        sed 's/^ */    /' "$D/perf-dso.txt"
+        echo "  perf: top symbols by self time:"
+        head -12 "$D/perf-self.txt" | sed 's/^ */    /'
+        echo "  perf: top named functions by inclusive time:"
+        head -25 "$D/perf-children.txt" | sed 's/^ */    /'
+    fi
+    eval "RATE_$k=$steady CPU_$k=$cpu_us RSS_$k=$rss_mb PEAKCONN_$k=$peak"
+}
+
+# ---- latency ------------------------------------------------------------
+
+# latency K: sets P50_K, P99_K, MAX_K.
+latency() {
+    k=$1
+    D=$T/latency-k$k
+    mkdir -p "$D"
+    count=$((RATE * LAT_SECS))
+    total=$((count * k))
+    say "latency, K=$k: $RATE events/s for $LAT_SECS s into an idle bridge"
+    start_cluster "$D"
+    if [ "$FETCH_WAIT_MS" -gt 0 ]; then
+        write_conf "$D/bridge.conf" "$k" "fetch.wait.max.ms=$FETCH_WAIT_MS"
+        echo "  consumer fetch.wait.max.ms=$FETCH_WAIT_MS (the mock cluster holds an empty fetch for all of it)"
+    else
+        write_conf "$D/bridge.conf" "$k"
+    fi
+    status || die "nginx /status failed"
+    r0=$REQS
+    start_bridge "$D"
+    wait_until 60 grep -q '"partitions assigned","consumer":"events"' "$D/bridge.log" ||
+        die "the bridge got no partitions within 60 s (see $D/bridge.log)"
+    sleep 1
+    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$count" \
+        --rate "$RATE" --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        die "loadgen failed: $(cat "$D/loadgen.err")"
+    sed -n 's/^loadgen: produced/  loadgen: produced/p' "$D/loadgen.out"
+    polls=0
+    # shellcheck disable=SC2317
+    delivered() {
+        status || return 1
+        polls=$((polls + 1))
+        [ $((REQS - r0 - polls)) -ge "$total" ]
+    }
+    wait_until 60 delivered || die "not every delivery arrived within 60 s (see $D/bridge.log)"
+    stop_bridge "$D"
+    stop "$MOCK_PID" 10
+    n=$(final_stats "$D" .delivery_latency.count)
+    [ "$n" = "$total" ] || echo "  WARNING: $n latency observations, not $total"
+    p50=$(final_stats "$D" '.delivery_latency.p50 | . * 10 | round / 10')
+    p99=$(final_stats "$D" '.delivery_latency.p99 | . * 10 | round / 10')
+    max=$(final_stats "$D" .delivery_latency.max)
+    echo "  delivery_latency over $n deliveries: p50 $p50 ms, p99 $p99 ms, max $max ms"
+    echo "  (quantiles estimated from the histogram's fixed buckets 1,2,3,5,7,10,15,20,30,50.. ms)"
+    eval "P50_$k=$p50 P99_$k=$p99 MAX_$k=$max"
+}
+
+for k in $KS; do
+    case "$k" in '' | *[!0-9]*) die "BENCH_ENDPOINTS must list integers" ;; esac
+    eval "RATE_$k='' CPU_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
+done
+case " $RUNS " in *" throughput "*) for k in $KS; do throughput "$k"; done ;; esac
+case " $RUNS " in *" latency "*) for k in $KS; do latency "$k"; done ;; esac
+stop "$NGINX_PID" 10
+
+# ---- results ------------------------------------------------------------
+
+verdict() { # VALUE OP TARGET: "VALUE ok", "VALUE MISSED" or "not run"
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+        if (v == "" || v == "null") { print "not run"; exit }
+        ok = op == ">=" ? v + 0 >= t : v + 0 <= t
+        print v (ok ? " ok" : " MISSED") }'
+}
+rows() { # the table, tab-separated: a header, then one row per figure
+    r="" c="" m="" pc="" p5="" p9=""
+    printf 'N=%s events, %s partitions' "$N" "$PARTS"
+    for k in $KS; do printf '\tK=%s endpoint(s)/event' "$k"; done
+    printf '\ttarget (issue)\n'
+    printf 'steady deliveries/s'
+    for k in $KS; do eval "r=\$RATE_$k"; printf '\t%s' "$(verdict "$r" '>=' $TARGET_RATE)"; done
+    printf '\t>= %s\n' $TARGET_RATE
+    printf 'CPU us/delivery'
+    for k in $KS; do eval "c=\$CPU_$k"; printf '\t%s' "$(verdict "$c" '<=' $TARGET_CPU_US)"; done
+    printf '\t<= %s\n' $TARGET_CPU_US
+    printf 'peak RSS MB (open connections at peak)'
+    for k in $KS; do
+        eval "m=\$RSS_$k pc=\$PEAKCONN_$k"
+        printf '\t%s%s' "$(verdict "$m" '<=' $TARGET_RSS_MB)" "${pc:+ ($pc)}"
+    done
+    printf '\t<= %s with 10,000 in flight\n' $TARGET_RSS_MB
+    printf 'p50 latency ms at %s events/s' "$RATE"
+    for k in $KS; do eval "p5=\$P50_$k"; printf '\t%s' "${p5:-not run}"; done
+    printf '\t\n'
+    printf 'p99 latency ms at %s events/s' "$RATE"
+    for k in $KS; do eval "p9=\$P99_$k"; printf '\t%s' "$(verdict "$p9" '<=' $TARGET_P99_MS)"; done
+    printf '\t<= %s\n' $TARGET_P99_MS
+}
+md() { # rows as a Markdown table
+    rows | awk -F'\t' '{ line = "|"; for (i = 1; i <= NF; i++) line = line " " $i " |"; print line
+        if (NR == 1) { line = "|"; for (i = 1; i <= NF; i++) line = line "---|"; print line } }'
+}
+txt() { # rows as padded text
+    rows | awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+            n = NR; nf = NF }
+        END { for (r = 1; r <= n; r++) { line = ""
+                for (i = 1; i <= nf; i++) line = line sprintf("%-" w[i] "s  ", c[r, i])
+                sub(/ +$/, "", line); print line } }'
+}
+{
+    echo "# webhook-bridge benchmark"
+    echo
+    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "- machine: $NPROC CPUs, $CPU_MODEL ($(uname -sr))"
+    echo "- bridge: $VERSION"
+    echo "- receiver: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: nginx\///'), $NGINX_WORKERS worker(s), answering 204"
+    echo "- Kafka: tests/helpers/mockkafka (librdkafka mock cluster), 1 broker, $PARTS partitions;" \
+        "events of $(sed -n 's/.*event_bytes=\([0-9]*\).*/\1/p' "$T"/*/loadgen.out 2>/dev/null | head -1) bytes, $ACCOUNTS account keys"
+    echo "- load average before the runs: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- bridge: workers=2, max_in_flight=10000, endpoint_max_in_flight=$EP_MAX"
+    echo "- steady rate: middle 80% of the time from first to last delivery, nginx request counter sampled every 0.5 s"
+    echo "- CPU: bridge utime+stime over the whole run / deliveries; RSS: VmHWM before SIGTERM"
+    echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \
+        "consumer fetch.wait.max.ms=$([ "$FETCH_WAIT_MS" -gt 0 ] && echo "$FETCH_WAIT_MS" || echo "500 (default)");" \
+        "quantiles estimated from fixed buckets"
+    echo
+    md
+} >"$RESULTS"
+
+say "results (also in $RESULTS)"
+echo "machine: $NPROC CPUs, $CPU_MODEL"
+echo "$VERSION"
+echo "N=$N events of ~$SIZE bytes, $PARTS partitions; nginx $NGINX_WORKERS worker(s);" \
+    "latency at $RATE events/s for $LAT_SECS s (quantiles estimated from fixed histogram buckets)"
+echo
+txt
+echo
+echo "logs: $T"
