@@ -96,8 +96,13 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
     const struct attempt *a = delivery_last_attempt(dl);
 
     if (dl->outcome == OUTCOME_NONE) {
-        /* Never attempted (shutdown): its record is consumed again later. */
-        finish(pl, dl, 0);
+        /* Never attempted: the workers are stopping.  Parked due at once on
+         * <prefix>-0s, where the next delay scheduler (this replica after a
+         * restart, or another) attempts it, rather than abandoned: its event
+         * would then be consumed again and delivered again to the endpoints
+         * that already have it. */
+        metrics_inc(M_deliveries_parked_at_stop);
+        park(pl, dl, util_now_ms(), 0);
         return;
     }
     if (dl->outcome == OUTCOME_DEFERRED) {
