@@ -38,6 +38,8 @@ RATE=${BENCH_RATE:-1000}
 # Concurrent requests per endpoint (the config default): the 10,000 in
 # flight wait in the bridge, not in 10,000 open connections.
 EP_MAX=${BENCH_ENDPOINT_MAX_IN_FLIGHT:-64}
+# Deliveries the bridge holds at once (the RSS target is for 10,000).
+MAX_IN_FLIGHT=${BENCH_MAX_IN_FLIGHT:-10000}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-10}
 # nginx with one worker: on this 2-core machine "auto" (2 workers) took CPU
 # from the bridge (measured: 11.7k/9.0k deliveries/s with auto against
@@ -258,7 +260,7 @@ write_conf() {
     for p in "$@"; do props="$props${props:+, }\"$p\""; done
     {
         echo "kafka = { brokers = \"$BOOT\"; create_topics = false; properties = [ $props ]; };"
-        echo "delivery = { allow_private_networks = true; workers = 2; max_in_flight = 10000;"
+        echo "delivery = { allow_private_networks = true; workers = 2; max_in_flight = $MAX_IN_FLIGHT;"
         echo "             endpoint_max_in_flight = $EP_MAX; };"
         echo "admin = { listen = \"127.0.0.1:$(free_port)\"; };"
         echo "log = { level = \"info\"; };"
@@ -541,7 +543,7 @@ txt() { # rows as padded text
     echo "- Kafka: tests/helpers/mockkafka (librdkafka mock cluster), 1 broker, $PARTS partitions;" \
         "events of $(sed -n 's/.*event_bytes=\([0-9]*\).*/\1/p' "$T"/*/loadgen.out 2>/dev/null | head -1) bytes, $ACCOUNTS account keys"
     echo "- load average before the runs: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- bridge: workers=2, max_in_flight=10000, endpoint_max_in_flight=$EP_MAX"
+    echo "- bridge: workers=2, max_in_flight=$MAX_IN_FLIGHT, endpoint_max_in_flight=$EP_MAX"
     echo "- steady rate: middle 80% of the time from first to last delivery, nginx request counter sampled every 0.5 s"
     echo "- CPU: bridge utime+stime over the whole run / deliveries; RSS: VmHWM before SIGTERM"
     echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \

@@ -83,8 +83,7 @@ static int backpressure(struct consumer *c)
         if (!c->bp_paused && now - c->bp_since >= BP_PAUSE_AFTER_MS) {
             rd_kafka_pause_partitions(c->rk, c->assigned);
             c->bp_paused = 1;
-            log_debug("%s: pipeline full for %d ms, partitions paused", c->name,
-                      BP_PAUSE_AFTER_MS);
+            log_debug("%s: pipeline full for %d ms, partitions paused", c->name, BP_PAUSE_AFTER_MS);
         }
         return !c->bp_paused;
     }

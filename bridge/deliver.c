@@ -2,11 +2,12 @@
  * deliver: the delivery workers (see deliver.h for the contract).
  *
  * What it owns: struct deliver holds the workers; each struct worker owns
- * one CURLM, a pool of idle struct xfer (an easy handle plus the state of one
- * attempt), the list of its running transfers and a small hash map of
- * per-endpoint state (in-flight count and a FIFO of deliveries waiting for
- * the per-endpoint cap).  An endpoint's entry exists only while it has a
- * transfer running or a delivery waiting, so the map's size follows the
+ * one CURLM driven by curl_multi_socket_action from its own epoll set (only
+ * the sockets that are ready are looked at, whatever the number of
+ * transfers), an eventfd that wakes it, a pool of idle struct xfer (an easy handle plus the state
+ * of one attempt), the list of its running transfers and a small hash map of per-endpoint state
+ * (in-flight count and a FIFO of deliveries waiting for the per-endpoint cap).  An endpoint's entry
+ * exists only while it has a transfer running or a delivery waiting, so the map's size follows the
  * endpoints active now, not every endpoint ever seen.
  *
  * Threads and locks:
@@ -20,8 +21,8 @@
  *   deliver.deadline_ms are C11 atomics (sequentially consistent).
  *   deadline_ms is stored before stopping is set and read after stopping is
  *   seen.  The rest of struct deliver is const while the workers run.
- * - curl_multi_wakeup is the only libcurl call made on another thread's
- *   multi handle; libcurl documents it as safe for that.
+ * - Other threads never touch a worker's libcurl handles: they wake it by
+ *   writing to its eventfd (worker_wake).
  * - The done callback runs on a worker thread with no lock held, so it may
  *   call deliver_submit (a retry, say) on any worker, its own included.
  *
@@ -46,14 +47,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "delivery.h"
 #include "log.h"
 
-#define POLL_MAX_MS 1000   /* longest sleep in curl_multi_poll */
+#define POLL_MAX_MS 1000   /* longest sleep in epoll_wait */
+#define EPOLL_BATCH 64     /* events taken per epoll_wait */
 #define POOL_IDLE_MAX 64   /* idle easy handles kept per worker */
 #define EP_MAP_MIN 16      /* smallest bucket array of the endpoint map */
 #define BREAKER_FAILURES 5 /* consecutive failures that open an endpoint's circuit */
@@ -98,6 +103,9 @@ struct worker {
     pthread_t thread;
     bool thread_started;
     CURLM *multi;
+    int epfd;         /* the worker's sockets and evfd; -1 until created */
+    int evfd;         /* eventfd: "the queue has work" or "look at stopping" */
+    int64_t timer_ms; /* libcurl's timer (util_mono_ms clock), -1 when none */
 
     pthread_mutex_t lock;
     bool lock_init;
@@ -271,6 +279,15 @@ static void list_append(struct delivery **head, struct delivery **tail, struct d
     *tail = dl;
 }
 
+/* Wakes w's thread from epoll_wait.  Any thread. */
+static void worker_wake(struct worker *w)
+{
+    uint64_t one = 1;
+    /* EAGAIN (the counter at its maximum) still leaves the wakeup pending. */
+    while (write(w->evfd, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+}
+
 /* Hands each delivery of the list to the callback.  No lock may be held. */
 static void hand_back(struct deliver *d, struct delivery *list)
 {
@@ -284,7 +301,7 @@ static void hand_back(struct deliver *d, struct delivery *list)
             /* The last delivery anywhere is resolved: let every worker see
              * that it may exit. */
             for (int i = 0; i < d->n_workers; i++) {
-                curl_multi_wakeup(d->workers[i].multi);
+                worker_wake(&d->workers[i]);
             }
         }
     }
@@ -365,9 +382,10 @@ static void xfer_release(struct worker *w, struct xfer *x)
         free(x);
         return;
     }
-    /* Drops every option, including pointers into the delivery; the
-     * connection and DNS caches belong to the multi and survive. */
-    curl_easy_reset(x->easy);
+    /* The handle keeps its options: the per-attempt ones (URL, body,
+     * headers) still point at this attempt's memory, unused until the next
+     * attempt sets them again (xfer_setup).  The connection and DNS caches
+     * belong to the multi. */
     x->prev = NULL;
     x->next = w->idle;
     w->idle = x;
@@ -576,7 +594,38 @@ static long clamp_long(int64_t v)
     return v > LONG_MAX ? LONG_MAX : (long)v;
 }
 
-/* Sets every option of one attempt on x->easy. */
+/* Each SETOPT keeps the first error; the later calls are skipped. */
+#define SETOPT(rc, e, opt, val)                                                                    \
+    do {                                                                                           \
+        if ((rc) == CURLE_OK) {                                                                    \
+            (rc) = curl_easy_setopt((e), (opt), (val));                                            \
+        }                                                                                          \
+    } while (0)
+
+/* The options that are the same for every attempt, set once per handle:
+ * resetting a pooled handle and setting them all again on every attempt
+ * was a visible share of a delivery's CPU. */
+static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
+{
+    CURL *e = x->easy;
+    CURLcode rc = CURLE_OK;
+    SETOPT(rc, e, CURLOPT_ERRORBUFFER, x->errbuf);
+    SETOPT(rc, e, CURLOPT_PRIVATE, x);
+    SETOPT(rc, e, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(rc, e, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(rc, e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(rc, e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is a failed attempt */
+    SETOPT(rc, e, CURLOPT_POST, 1L);
+    SETOPT(rc, e, CURLOPT_CONNECTTIMEOUT_MS, clamp_long(d->opts.connect_timeout_ms));
+    SETOPT(rc, e, CURLOPT_TIMEOUT_MS, clamp_long(d->opts.timeout_ms));
+    SETOPT(rc, e, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(rc, e, CURLOPT_WRITEFUNCTION, discard_body);
+    SETOPT(rc, e, CURLOPT_WRITEDATA, x);
+    return rc;
+}
+
+/* Sets the options of one attempt on x->easy: the URL, the body and the
+ * headers; the rest was set when the handle was made. */
 static int xfer_setup(struct worker *w, struct xfer *x, char *errstr,
                       size_t errstr_size) WB_MUST_CHECK;
 static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t errstr_size)
@@ -594,32 +643,11 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
     }
     x->errbuf[0] = '\0';
     x->resp_bytes = 0;
-
-    /* Each line keeps the first error; the later calls are skipped. */
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (rc == CURLE_OK) {                                                                      \
-            rc = curl_easy_setopt(e, opt, val);                                                    \
-        }                                                                                          \
-    } while (0)
-    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
-    SETOPT(CURLOPT_PRIVATE, x);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_URL, dl->url);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is a failed attempt */
-    SETOPT(CURLOPT_POST, 1L);
+    SETOPT(rc, e, CURLOPT_URL, dl->url);
     /* The payload outlives the transfer (dl holds a reference): no copy. */
-    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, body_len);
-    SETOPT(CURLOPT_POSTFIELDS, body);
-    SETOPT(CURLOPT_HTTPHEADER, x->headers);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, clamp_long(d->opts.connect_timeout_ms));
-    SETOPT(CURLOPT_TIMEOUT_MS, clamp_long(d->opts.timeout_ms));
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_WRITEFUNCTION, discard_body);
-    SETOPT(CURLOPT_WRITEDATA, x);
-#undef SETOPT
+    SETOPT(rc, e, CURLOPT_POSTFIELDSIZE_LARGE, body_len);
+    SETOPT(rc, e, CURLOPT_POSTFIELDS, body);
+    SETOPT(rc, e, CURLOPT_HTTPHEADER, x->headers);
     if (rc != CURLE_OK) {
         util_errf(errstr, errstr_size, "curl: %s", curl_easy_strerror(rc));
         goto out;
@@ -628,6 +656,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
 out:
     return ret;
 }
+#undef SETOPT
 
 static struct xfer *xfer_get(struct worker *w)
 {
@@ -644,6 +673,13 @@ static struct xfer *xfer_get(struct worker *w)
     }
     x = xcalloc(1, sizeof(*x));
     x->easy = easy;
+    CURLcode rc = xfer_init_options(w->d, x);
+    if (rc != CURLE_OK) {
+        log_error("deliver: worker %d: curl_easy_setopt: %s", w->index, curl_easy_strerror(rc));
+        curl_easy_cleanup(easy);
+        free(x);
+        return NULL;
+    }
     return x;
 }
 
@@ -792,22 +828,113 @@ static void collect(struct worker *w, struct delivery **done_head, struct delive
     }
 }
 
-static int poll_timeout(struct worker *w, int64_t deadline)
+/* libcurl's socket callback: keeps the epoll set in step with the sockets
+ * libcurl wants watched.  Worker thread (inside libcurl calls). */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    long t = -1;
-    if (curl_multi_timeout(w->multi, &t) != CURLM_OK || t < 0 || t > POLL_MAX_MS) {
-        t = POLL_MAX_MS;
+    (void)easy;
+    struct worker *w = userp;
+    if (what == CURL_POLL_REMOVE) {
+        /* It may be closed already: then the kernel dropped it itself. */
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+        curl_multi_assign(w->multi, fd, NULL);
+        return 0;
     }
-    if (w->stopping && !w->aborted) {
-        int64_t left = deadline - util_mono_ms();
-        if (left < 0) {
-            left = 0;
-        }
-        if (left < t) {
-            t = (long)left;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    /* A known socket is modified, a new one added; either may find the
+     * other state (a descriptor number reused after a close). */
+    int op = socketp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
+            log_error("deliver: worker %d: epoll_ctl(%d): %s", w->index, fd, strerror(errno));
+            return -1;
         }
     }
-    return (int)t;
+    curl_multi_assign(w->multi, fd, w); /* any non-NULL value: "known" */
+    return 0;
+}
+
+/* libcurl's timer callback.  Worker thread (inside libcurl calls). */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct worker *w = userp;
+    w->timer_ms = timeout_ms < 0 ? -1 : util_mono_ms() + timeout_ms;
+    return 0;
+}
+
+static void socket_action(struct worker *w, curl_socket_t fd, int flags)
+{
+    int still = 0;
+    CURLMcode mc = curl_multi_socket_action(w->multi, fd, flags, &still);
+    if (mc != CURLM_OK) {
+        log_error("deliver: worker %d: curl_multi_socket_action: %s", w->index,
+                  curl_multi_strerror(mc));
+    }
+}
+
+/* Runs libcurl's timeouts when they are due (a new transfer is started
+ * this way too: adding a handle sets a timer of 0). */
+static void run_timer(struct worker *w)
+{
+    if (w->timer_ms >= 0 && util_mono_ms() >= w->timer_ms) {
+        w->timer_ms = -1;
+        socket_action(w, CURL_SOCKET_TIMEOUT, 0);
+    }
+}
+
+static int wait_timeout(const struct worker *w, int64_t deadline)
+{
+    int64_t now = util_mono_ms();
+    int64_t t = POLL_MAX_MS;
+    if (w->timer_ms >= 0 && w->timer_ms - now < t) {
+        t = w->timer_ms - now;
+    }
+    if (w->stopping && !w->aborted && deadline - now < t) {
+        t = deadline - now;
+    }
+    return t < 0 ? 0 : (int)t;
+}
+
+/* Waits for socket events, a wakeup or the next timeout, and hands the
+ * ready sockets to libcurl. */
+static void wait_and_dispatch(struct worker *w, int64_t deadline)
+{
+    struct epoll_event evs[EPOLL_BATCH];
+    int n = epoll_wait(w->epfd, evs, EPOLL_BATCH, wait_timeout(w, deadline));
+    if (n < 0) {
+        if (errno != EINTR) {
+            /* Not expected to happen; avoid spinning if it does. */
+            log_error("deliver: worker %d: epoll_wait: %s", w->index, strerror(errno));
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == w->evfd) {
+            uint64_t count;
+            while (read(w->evfd, &count, sizeof(count)) < 0 && errno == EINTR) {
+            }
+            continue;
+        }
+        int flags = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP)) {
+            flags |= CURL_CSELECT_IN;
+        }
+        if (evs[i].events & EPOLLOUT) {
+            flags |= CURL_CSELECT_OUT;
+        }
+        if (evs[i].events & EPOLLERR) {
+            flags |= CURL_CSELECT_ERR;
+        }
+        socket_action(w, fd, flags);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -838,12 +965,7 @@ static void *worker_main(void *arg)
             admit(w, dl, &done_head, &done_tail);
         }
 
-        int still = 0;
-        CURLMcode mc = curl_multi_perform(w->multi, &still);
-        if (mc != CURLM_OK) {
-            log_error("deliver: worker %d: curl_multi_perform: %s", w->index,
-                      curl_multi_strerror(mc));
-        }
+        run_timer(w);
         collect(w, &done_head, &done_tail);
 
         if (w->stopping && !w->aborted && util_mono_ms() >= deadline) {
@@ -856,13 +978,7 @@ static void *worker_main(void *arg)
         if (w->stopping && w->running == NULL && atomic_load(&d->outstanding) == 0) {
             break;
         }
-        mc = curl_multi_poll(w->multi, NULL, 0, poll_timeout(w, deadline), NULL);
-        if (mc != CURLM_OK) {
-            /* Not expected to happen; avoid spinning if it does. */
-            log_error("deliver: worker %d: curl_multi_poll: %s", w->index, curl_multi_strerror(mc));
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        wait_and_dispatch(w, deadline);
     }
     return NULL;
 }
@@ -882,6 +998,12 @@ static void deliver_free(struct deliver *d)
         if (w->multi != NULL) {
             curl_multi_cleanup(w->multi);
         }
+        if (w->epfd >= 0) {
+            close(w->epfd);
+        }
+        if (w->evfd >= 0) {
+            close(w->evfd);
+        }
         if (w->eps.buckets != NULL) {
             ep_map_deinit(&w->eps);
         }
@@ -900,8 +1022,8 @@ static void stop_and_join(struct deliver *d, int64_t deadline_ms)
     atomic_store(&d->deadline_ms, deadline_ms);
     atomic_store(&d->stopping, 1);
     for (int i = 0; i < d->n_workers; i++) {
-        if (d->workers[i].multi != NULL) {
-            curl_multi_wakeup(d->workers[i].multi);
+        if (d->workers[i].evfd >= 0) {
+            worker_wake(&d->workers[i]);
         }
     }
     for (int i = 0; i < d->n_workers; i++) {
@@ -954,9 +1076,14 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
     d->n_workers = opts->workers;
 
     for (int i = 0; i < d->n_workers; i++) {
+        d->workers[i].epfd = -1;
+        d->workers[i].evfd = -1;
+    }
+    for (int i = 0; i < d->n_workers; i++) {
         struct worker *w = &d->workers[i];
         w->d = d;
         w->index = i;
+        w->timer_ms = -1;
         int err = pthread_mutex_init(&w->lock, NULL);
         if (err != 0) {
             util_errf(errstr, errstr_size, "worker %d: mutex: %s", i, strerror(err));
@@ -966,6 +1093,35 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
         w->multi = curl_multi_init();
         if (w->multi == NULL) {
             util_errf(errstr, errstr_size, "worker %d: curl_multi_init failed", i);
+            goto out;
+        }
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->epfd < 0 || w->evfd < 0) {
+            util_errf(errstr, errstr_size, "worker %d: epoll/eventfd: %s", i, strerror(errno));
+            goto out;
+        }
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.fd = w->evfd;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) != 0) {
+            util_errf(errstr, errstr_size, "worker %d: epoll_ctl: %s", i, strerror(errno));
+            goto out;
+        }
+        CURLMcode mc = curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        if (mc == CURLM_OK) {
+            mc = curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+        }
+        if (mc == CURLM_OK) {
+            mc = curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        }
+        if (mc == CURLM_OK) {
+            mc = curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+        }
+        if (mc != CURLM_OK) {
+            util_errf(errstr, errstr_size, "worker %d: curl_multi_setopt: %s", i,
+                      curl_multi_strerror(mc));
             goto out;
         }
         ep_map_init(&w->eps);
@@ -1014,7 +1170,7 @@ void deliver_submit(struct deliver *d, struct delivery *dl)
      * and the worker takes the whole queue at once (a write(2) per delivery
      * cost more than the transfer's own bookkeeping). */
     if (was_empty) {
-        curl_multi_wakeup(w->multi);
+        worker_wake(w);
     }
 }
 

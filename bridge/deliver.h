@@ -3,7 +3,7 @@
  * libcurl multi handle and drives many concurrent POSTs on it (keep-alive
  * connection reuse, HTTP/2 where offered), never one blocking request per
  * thread.  Deliveries arrive through each worker's queue (any thread may
- * submit; curl_multi_wakeup wakes the worker) and are spread round-robin.
+ * submit; an eventfd wakes the worker) and are spread round-robin.
  * Each worker caps its own in-flight transfers per endpoint at
  * ceil(endpoint_max_in_flight / workers); the rest wait in that worker, in
  * order.  The global bound (max_in_flight) is kept by the callers, who stop

@@ -128,13 +128,12 @@ static json_t *record_object(const struct delivery *dl)
     }
     json_t *source = json_pack("{s:s?, s:i, s:I}", "topic", dl->source_topic, "partition",
                                (int)dl->source_partition, "offset", (json_int_t)dl->source_offset);
-    json_t *obj =
-        json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:o}", "version", 1,
-                  "deliveryId", dl->id, "eventId", dl->event_id, "eventType", dl->event_type,
-                  "accountId", dl->account_id, "endpointId", dl->endpoint_id, "endpointUrl",
-                  dl->url, "firstAttemptAt", time_or_null(dl->first_attempt_ms), "nextAttemptAt",
-                  time_or_null(dl->due_ms), "attempts", attempts, "deferred", dl->deferrals,
-                  "source", source);
+    json_t *obj = json_pack(
+        "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:o}", "version", 1, "deliveryId",
+        dl->id, "eventId", dl->event_id, "eventType", dl->event_type, "accountId", dl->account_id,
+        "endpointId", dl->endpoint_id, "endpointUrl", dl->url, "firstAttemptAt",
+        time_or_null(dl->first_attempt_ms), "nextAttemptAt", time_or_null(dl->due_ms), "attempts",
+        attempts, "deferred", dl->deferrals, "source", source);
     if (dl->replayed_from != NULL) {
         json_object_set_new(obj, "replayedFrom", json_string(dl->replayed_from));
     }

@@ -22,7 +22,7 @@
     X(attempts_failed, "Attempts answered with a non-2xx status or a transport error")             \
     X(deliveries_parked, "Deliveries parked on a delay topic after a failed attempt")              \
     X(deliveries_retried, "Parked deliveries taken from a delay topic for another attempt")        \
-    X(deliveries_parked_at_stop, "Deliveries parked unattempted, due at once, at shutdown")       \
+    X(deliveries_parked_at_stop, "Deliveries parked unattempted, due at once, at shutdown")        \
     X(deliveries_reparked, "Delay records re-parked without an attempt (long Retry-After)")        \
     X(deliveries_deferred,                                                                         \
       "Deliveries parked without an attempt: their endpoint's circuit was open")                   \

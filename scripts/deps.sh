@@ -17,6 +17,8 @@ command -v kcat >/dev/null      || need="$need kcat"
 command -v jq >/dev/null        || need="$need jq"
 command -v curl >/dev/null      || need="$need curl"
 [ -x /usr/sbin/nginx ]          || need="$need nginx-light"
+command -v cppcheck >/dev/null  || need="$need cppcheck"
+command -v clang-format >/dev/null || need="$need clang-format"
 [ -z "$need" ] && exit 0
 echo "make deps: installing$need"
 SUDO=""

@@ -103,10 +103,8 @@ static void test_base64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uuid4),
-        cmocka_unit_test(test_is_uuid),
-        cmocka_unit_test(test_time_round_trip),
-        cmocka_unit_test(test_parse_time_forms),
+        cmocka_unit_test(test_uuid4),           cmocka_unit_test(test_is_uuid),
+        cmocka_unit_test(test_time_round_trip), cmocka_unit_test(test_parse_time_forms),
         cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
