@@ -9,7 +9,7 @@
 # For K = 1 and 4 endpoints per event:
 #   throughput  a fresh mock cluster, N events preloaded (loadgen, no rate),
 #               then a fresh bridge drains them: nginx's request counter is
-#               sampled every 0.5 s until N*K deliveries; the steady rate is
+#               sampled every 0.2 s until N*K deliveries; the steady rate is
 #               over the middle 80% of the run (first to last delivery);
 #               CPU us/delivery is the bridge's utime+stime over the
 #               deliveries, peak RSS its VmHWM just before SIGTERM.
@@ -18,19 +18,21 @@
 #               timestamp to 2xx) from the bridge's "final stats" line.
 # Everything listens on 127.0.0.1; logs stay in the directory printed first.
 #
-# Knobs (environment): BENCH_EVENTS (N, 100000), BENCH_PARTITIONS (16),
+# Knobs (environment): BENCH_EVENTS (N, 150000), BENCH_PARTITIONS (24),
 # BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
 # BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
 # BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
 # BENCH_RUNS ("throughput latency", or either alone), BENCH_PERF=1 (perf
 # record -g on the bridge during the throughput runs; the figures of those
-# runs then include perf's overhead).
+# runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
+# BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
+# properties for the throughput runs, "name=value ...").
 set -u
 BIN=${1:-build/webhook-bridge}
 OBJDIR=${2:-build/release}
 HELPERS=$OBJDIR/helpers
-N=${BENCH_EVENTS:-100000}
-PARTS=${BENCH_PARTITIONS:-16}
+N=${BENCH_EVENTS:-150000}
+PARTS=${BENCH_PARTITIONS:-24}
 SIZE=${BENCH_EVENT_BYTES:-500}
 ACCOUNTS=${BENCH_ACCOUNTS:-4096}
 KS=${BENCH_ENDPOINTS:-1 4}
@@ -327,7 +329,7 @@ throughput() {
     polls=0
     n0=$(nginx_ticks)
     start_bridge "$D"
-    echo "  bridge pid $BPID ready; sampling nginx every 0.5 s"
+    echo "  bridge pid $BPID ready; sampling nginx every 0.2 s"
     if [ -n "$PERF" ]; then
         # DWARF call graphs: libcurl and libc have no frame pointers.
         perf record -e cpu-clock --call-graph dwarf -F 499 -p "$BPID" -o "$D/perf.data" >"$D/perf.log" 2>&1 &
@@ -356,7 +358,7 @@ throughput() {
         [ $((s - last_change)) -lt 30 ] ||
             die "no delivery for 30 s at $d of $total (see $D/bridge.log)"
         [ "$s" -lt "$limit" ] || die "only $d of $total deliveries after the time limit"
-        sleep 0.5
+        sleep 0.2
     done
     ticks=$(cpu_ticks "$BPID")
     hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$BPID/status")
@@ -544,7 +546,7 @@ txt() { # rows as padded text
         "events of $(sed -n 's/.*event_bytes=\([0-9]*\).*/\1/p' "$T"/*/loadgen.out 2>/dev/null | head -1) bytes, $ACCOUNTS account keys"
     echo "- load average before the runs: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- bridge: workers=2, max_in_flight=$MAX_IN_FLIGHT, endpoint_max_in_flight=$EP_MAX"
-    echo "- steady rate: middle 80% of the time from first to last delivery, nginx request counter sampled every 0.5 s"
+    echo "- steady rate: middle 80% of the time from first to last delivery, nginx request counter sampled every 0.2 s"
     echo "- CPU: bridge utime+stime over the whole run / deliveries; RSS: VmHWM before SIGTERM"
     echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \
         "consumer fetch.wait.max.ms=$([ "$FETCH_WAIT_MS" -gt 0 ] && echo "$FETCH_WAIT_MS" || echo "500 (default)");" \

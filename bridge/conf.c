@@ -155,7 +155,9 @@ static const struct conf_row conf_rows[] = {
      .expect = "a list of \"name=value\" librdkafka properties",
      .help = "librdkafka properties for every client (security.protocol, sasl.*, ssl.*, ...), "
              "checked by librdkafka when the file is loaded. The summary of check-config "
-             "counts them without printing their values."},
+             "counts them without printing their values. Refused because the bridge owns "
+             "them: bootstrap.servers, group.id (see kafka.brokers, kafka.group_id), "
+             "enable.auto.offset.store, enable.auto.commit, enable.idempotence, acks."},
     {.path = "kafka.create_topics",
      .type = CT_BOOL,
      .doc_default = "true when embedded, else false",
@@ -1353,6 +1355,25 @@ static int check_topic_or_empty(const char *value, char *errstr, size_t errstr_s
     return check_topic(value, errstr, errstr_size);
 }
 
+/* librdkafka properties the bridge sets itself, refused in kafka.properties:
+ * the first ones have their own settings, the others carry the at-least-once
+ * guarantee (offsets stored only for resolved records and committed in the
+ * background; parked and dead-lettered records acknowledged by every in-sync
+ * replica, without duplicates from retries). */
+static const struct {
+    const char *name;
+    const char *why;
+} managed_properties[] = {
+    {"bootstrap.servers", "expected kafka.brokers instead"},
+    {"metadata.broker.list", "expected kafka.brokers instead"},
+    {"group.id", "expected kafka.group_id instead"},
+    {"enable.auto.offset.store", "false: offsets are stored only for resolved records"},
+    {"enable.auto.commit", "true: the stored offsets are committed every second"},
+    {"enable.idempotence", "true: parked and dead-lettered records are never duplicated"},
+    {"acks", "all: parked and dead-lettered records must survive a broker loss"},
+    {"request.required.acks", "all: parked and dead-lettered records must survive a broker loss"},
+};
+
 static int check_property(const char *value, char *errstr, size_t errstr_size)
 {
     const char *eq = strchr(value, '=');
@@ -1375,13 +1396,12 @@ static int check_property(const char *value, char *errstr, size_t errstr_size)
         goto out;
     }
     name = xstrndup(value, (size_t)(eq - value));
-    if (strcmp(name, "bootstrap.servers") == 0 || strcmp(name, "metadata.broker.list") == 0 ||
-        strcmp(name, "group.id") == 0) {
-        util_errf(errstr, errstr_size,
-                  "property \"%s\" is set by the bridge (expected kafka.brokers or kafka.group_id "
-                  "instead)",
-                  name);
-        goto out;
+    for (size_t i = 0; i < WB_ARRAY_LEN(managed_properties); i++) {
+        if (strcmp(name, managed_properties[i].name) == 0) {
+            util_errf(errstr, errstr_size, "property \"%s\" is set by the bridge (%s)", name,
+                      managed_properties[i].why);
+            goto out;
+        }
     }
     scratch = rd_kafka_conf_new();
     if (rd_kafka_conf_set(scratch, name, eq + 1, rderr, sizeof(rderr)) != RD_KAFKA_CONF_OK) {

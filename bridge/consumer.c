@@ -265,15 +265,13 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
             goto fail;
         }
     }
-    /* The user's properties win over our defaults, except the four above. */
+    /* The user's properties win over our defaults (conf.c refuses those
+     * the bridge must own: group.id, enable.auto.offset.store, ...). */
     for (size_t i = 0; i < conf->kafka.n_properties; i++) {
         const char *prop = conf->kafka.properties[i];
         const char *eq = strchr(prop, '=');
         char *name = xstrndup(prop, (size_t)(eq - prop));
-        int rc = 0;
-        if (strcmp(name, "group.id") != 0 && strcmp(name, "enable.auto.offset.store") != 0) {
-            rc = kafka_conf_set(kconf, name, eq + 1, errstr, errstr_size);
-        }
+        int rc = kafka_conf_set(kconf, name, eq + 1, errstr, errstr_size);
         free(name);
         if (rc != 0) {
             goto fail;
