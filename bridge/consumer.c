@@ -260,6 +260,11 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
     if (kafka_conf_set(kconf, "queued.max.messages.kbytes", "16384", errstr, errstr_size) != 0) {
         goto fail;
     }
+    /* A fetch response may overshoot that by up to fetch.max.bytes (50 MiB
+     * by default, in practice 1 MiB per partition fetched): cap it. */
+    if (kafka_conf_set(kconf, "fetch.max.bytes", "8388608", errstr, errstr_size) != 0) {
+        goto fail;
+    }
     for (const char *const *kv = opts->extra; kv != NULL && *kv != NULL; kv += 2) {
         if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
             goto fail;
