@@ -1281,7 +1281,7 @@ void conf_destroy(struct conf *conf)
         }
     }
     for (size_t i = 0; i < conf->n_endpoints; i++) {
-        endpoint_destroy(conf->endpoints[i]);
+        endpoint_unref(conf->endpoints[i]);
     }
     free(conf->endpoints);
     free(conf->path);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
+
 struct payload *payload_new(const void *data, size_t len)
 {
     struct payload *p = xmalloc(sizeof(*p) + len + 1);
@@ -65,6 +67,7 @@ void delivery_destroy(struct delivery *dl)
     free(dl->url);
     free(dl->source_topic);
     free(dl->replayed_from);
+    endpoint_unref(dl->ep);
     payload_unref(dl->body);
     free(dl);
 }

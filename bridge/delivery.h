@@ -19,6 +19,7 @@
 
 #include "util.h"
 
+struct endpoint;
 struct offsets_entry;
 
 /* An immutable, reference-counted byte buffer (the Event JSON). */
@@ -60,6 +61,7 @@ struct delivery {
     char *account_id;
     char *endpoint_id;
     char *url;            /* the endpoint's URL when dispatched */
+    struct endpoint *ep;  /* a reference to the endpoint as dispatched (secrets), or NULL */
     struct payload *body; /* the Event object JSON, POSTed as is */
 
     int64_t first_attempt_ms; /* 0 until the first attempt */

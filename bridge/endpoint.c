@@ -16,22 +16,27 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
+
+#include "sign.h"
 
 /* Longer URLs are refused: no receiver needs one, and they end up in every
  * delivery record. */
 #define ENDPOINT_URL_MAX 2048
 
-#define SECRET_PREFIX "whsec_"
-/* A decoded key longer than this is certainly a mistake (Standard Webhooks
- * keys are 24 to 64 bytes). */
-#define SECRET_B64_MAX 1024
-
 struct endpoint *endpoint_new(void)
 {
     struct endpoint *ep = xcalloc(1, sizeof(*ep));
+    atomic_init(&ep->refs, 1);
     ep->enabled = true;
     return ep;
+}
+
+struct endpoint *endpoint_ref(const struct endpoint *ep)
+{
+    struct endpoint *e = (struct endpoint *)ep; /* only the count changes */
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+    return e;
 }
 
 struct endpoint *endpoint_dup(const struct endpoint *ep)
@@ -60,9 +65,9 @@ static void free_strings(char **v, size_t n)
     free(v);
 }
 
-void endpoint_destroy(struct endpoint *ep)
+void endpoint_unref(struct endpoint *ep)
 {
-    if (ep == NULL) {
+    if (ep == NULL || atomic_fetch_sub_explicit(&ep->refs, 1, memory_order_acq_rel) != 1) {
         return;
     }
     free(ep->id);
@@ -70,6 +75,9 @@ void endpoint_destroy(struct endpoint *ep)
     free(ep->url);
     free(ep->description);
     free_strings(ep->event_types, ep->n_event_types);
+    for (size_t i = 0; i < ep->n_secrets; i++) {
+        OPENSSL_cleanse(ep->secrets[i], strlen(ep->secrets[i]));
+    }
     free_strings(ep->secrets, ep->n_secrets);
     free(ep);
 }
@@ -241,69 +249,10 @@ out:
     return ret;
 }
 
-static int is_base64_char(int c)
-{
-    return isalnum(c) || c == '+' || c == '/';
-}
-
-/* Strict standard base64: alphabet only, length a multiple of 4, at most
- * two '=' of padding at the end. */
-static int is_base64(const char *s, size_t len)
-{
-    size_t pad = 0;
-
-    if (len == 0 || len % 4 != 0) {
-        return 0;
-    }
-    while (pad < 2 && s[len - 1 - pad] == '=') {
-        pad++;
-    }
-    for (size_t i = 0; i < len - pad; i++) {
-        if (!is_base64_char((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 int endpoint_check_secret(const char *secret, char *errstr, size_t errstr_size)
 {
-    size_t prefix_len = strlen(SECRET_PREFIX);
-    unsigned char *key = NULL;
-    int ret = -1;
-
-    if (strncmp(secret, SECRET_PREFIX, prefix_len) != 0) {
-        util_errf(errstr, errstr_size,
-                  "secret does not start with \"" SECRET_PREFIX "\" "
-                  "(expected \"" SECRET_PREFIX "\" followed by the base64 key)");
-        goto out;
-    }
-    const char *b64 = secret + prefix_len;
-    size_t len = strlen(b64);
-    if (len > SECRET_B64_MAX) {
-        util_errf(errstr, errstr_size, "secret is %zu characters long (expected at most %d)",
-                  strlen(secret), SECRET_B64_MAX + (int)prefix_len);
-        goto out;
-    }
-    if (!is_base64(b64, len)) {
-        util_errf(errstr, errstr_size,
-                  "secret is not valid base64 after \"" SECRET_PREFIX "\" "
-                  "(expected \"" SECRET_PREFIX "\" followed by standard base64, "
-                  "e.g. from: openssl rand -base64 32)");
-        goto out;
-    }
-    key = xmalloc(len / 4 * 3 + 1);
-    /* EVP_DecodeBlock counts padding as output bytes: subtract it. */
-    int n = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)len);
-    size_t pad = (b64[len - 1] == '=') + (b64[len - 2] == '=');
-    if (n < 0 || (size_t)n <= pad) {
-        util_errf(errstr, errstr_size,
-                  "secret has an empty or undecodable key after \"" SECRET_PREFIX "\" "
-                  "(expected \"" SECRET_PREFIX "\" followed by a non-empty base64 key)");
-        goto out;
-    }
-    ret = 0;
-out:
-    free(key);
-    return ret;
+    unsigned char key[SIGN_KEY_MAX];
+    int n = sign_key_decode(secret, key, errstr, errstr_size);
+    OPENSSL_cleanse(key, sizeof(key));
+    return n < 0 ? -1 : 0;
 }

@@ -1,11 +1,14 @@
 /*
  * endpoint: one registered webhook endpoint (id, account, URL, event types,
  * secrets) and the rule that decides whether it wants an event.  An endpoint
- * is immutable once built; the registry shares it between threads read-only.
+ * is immutable once built and reference counted: the registry and every
+ * delivery that uses it share it read-only, so an update replaces it
+ * without disturbing deliveries in flight.
  */
 #ifndef BRIDGE_ENDPOINT_H
 #define BRIDGE_ENDPOINT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,6 +17,7 @@
 #define ENDPOINT_ID_MAX 128
 
 struct endpoint {
+    atomic_int refs; /* the registry holds one; each delivery using it one more */
     char *id;
     char *account_id;   /* a UUID, or "*" for every account */
     char *url;          /* http:// or https:// */
@@ -25,11 +29,16 @@ struct endpoint {
     char *description;
 };
 
-/* Allocates an empty endpoint (enabled, no types, no secrets). */
+/* Allocates an empty endpoint (enabled, no types, no secrets) with one
+ * reference, the caller's. */
 struct endpoint *endpoint_new(void);
-/* Deep copy. */
+/* Deep copy, with one reference. */
 struct endpoint *endpoint_dup(const struct endpoint *ep);
-void endpoint_destroy(struct endpoint *ep);
+/* Takes another reference on an endpoint that is no longer changed (it is
+ * immutable once shared).  Any thread. */
+struct endpoint *endpoint_ref(const struct endpoint *ep);
+/* Drops a reference; the last one frees it.  NULL is fine.  Any thread. */
+void endpoint_unref(struct endpoint *ep);
 
 /* Adds an event type / a secret (copied). */
 void endpoint_add_event_type(struct endpoint *ep, const char *type);

@@ -5,6 +5,8 @@
  * as one line on stdout (text or JSON) and answered with the status the
  * command line asks for: --fail-first N answers 503 to the first N POSTs,
  * then --drop closes the connection without an answer, else --status.
+ * With --secret, each delivery's signature is verified first (sign.c) and
+ * one that does not verify is answered 401.
  * Attempts are counted per webhook-id header, so a test can see retries.
  *
  * Threads: MHD runs one thread per connection plus its listen thread; they
@@ -34,6 +36,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "sign.h"
 #include "util.h"
 
 #define RECEIVE_DEFAULT_LISTEN "127.0.0.1:9000"
@@ -43,19 +46,22 @@
 #define RECEIVE_MAX_IDS 1000000
 #define RECEIVE_CONN_TIMEOUT_S 120u
 #define RECEIVE_LOCATION "/redirected"
+#define RECEIVE_MAX_SECRETS 8
 
 struct receive_opts {
     const char *listen;           /* --listen as given, for messages */
     uint16_t port;                /* its port */
     struct sockaddr_storage addr; /* the one address we bind */
     socklen_t addrlen;
-    int status;              /* answer for deliveries */
-    long fail_first;         /* first N POSTs get 503 */
-    const char *retry_after; /* literal Retry-After for non-2xx, or NULL */
-    long delay_ms;           /* wait before answering */
-    int drop;                /* close without an answer */
-    int json;                /* JSON lines instead of text */
-    const char *port_file;   /* where to write the bound port, or NULL */
+    int status;                         /* answer for deliveries */
+    long fail_first;                    /* first N POSTs get 503 */
+    const char *retry_after;            /* literal Retry-After for non-2xx, or NULL */
+    long delay_ms;                      /* wait before answering */
+    int drop;                           /* close without an answer */
+    int json;                           /* JSON lines instead of text */
+    const char *port_file;              /* where to write the bound port, or NULL */
+    char *secrets[RECEIVE_MAX_SECRETS]; /* --secret: verify signatures when any */
+    size_t n_secrets;
 };
 
 /* One remembered webhook-id and how many times it was seen. */
@@ -90,7 +96,11 @@ struct upload {
 struct verdict {
     int status; /* 0: drop the connection */
     unsigned long attempt;
+    int signature;       /* SIG_* */
+    char sig_error[256]; /* why it did not verify */
 };
+
+enum { SIG_UNCHECKED, SIG_VALID, SIG_INVALID };
 
 static void usage(FILE *fp)
 {
@@ -110,12 +120,20 @@ static void usage(FILE *fp)
             "                       --fail-first, if given)\n"
             "  --json               print JSON objects instead of text lines\n"
             "  --port-file FILE     write the bound port number to FILE\n"
+            "  --secret whsec_...   verify each delivery's Standard Webhooks signature\n"
+            "                       and timestamp (5 minutes of tolerance) with this\n"
+            "                       secret; repeat for several (rotation).  A delivery\n"
+            "                       that does not verify is answered 401 and printed\n"
+            "                       with the reason\n"
             "  --help               this help\n"
             "\n"
             "Text line: <webhook-id> <eventType> <accountId> attempt=<n> -> <status|drop>\n"
+            "  [signature=valid | signature=INVALID (<reason>)]\n"
             "JSON line: {\"webhookId\", \"timestamp\", \"eventType\", \"accountId\", \"attempt\",\n"
             "  \"status\" (null when dropped), \"contentType\", \"userAgent\", \"body\",\n"
-            "  \"bytes\"}; a body that is not UTF-8 is given as \"bodyBase64\" instead.\n"
+            "  \"bytes\", \"signatureHeader\", \"signature\" (\"valid\", \"invalid\" or\n"
+            "  \"unchecked\"), \"signatureError\"}; a body that is not UTF-8 is given as\n"
+            "  \"bodyBase64\" instead.\n"
             "Bodies over 16 MiB are answered 413; other methods than POST 405.\n"
             "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
@@ -205,7 +223,8 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         OPT_DELAY,
         OPT_DROP,
         OPT_JSON,
-        OPT_PORT_FILE
+        OPT_PORT_FILE,
+        OPT_SECRET
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -216,6 +235,7 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         {"drop", no_argument, NULL, OPT_DROP},
         {"json", no_argument, NULL, OPT_JSON},
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
+        {"secret", required_argument, NULL, OPT_SECRET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -273,6 +293,19 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         case OPT_PORT_FILE:
             opts->port_file = optarg;
             break;
+        case OPT_SECRET: {
+            unsigned char key[SIGN_KEY_MAX];
+            if (sign_key_decode(optarg, key, errstr, sizeof(errstr)) < 0) {
+                fprintf(stderr, "receive: --secret: %s\n", errstr);
+                return -1;
+            }
+            if (opts->n_secrets == RECEIVE_MAX_SECRETS) {
+                fprintf(stderr, "receive: --secret: at most %d\n", RECEIVE_MAX_SECRETS);
+                return -1;
+            }
+            opts->secrets[opts->n_secrets++] = optarg;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 1;
@@ -453,7 +486,15 @@ static void print_request(const struct receiver *rv, struct MHD_Connection *conn
         } else {
             snprintf(f_status, sizeof(f_status), "%d", vd->status);
         }
-        printf("%s %s %s attempt=%lu -> %s\n", f_id, f_type, f_account, vd->attempt, f_status);
+        if (vd->signature == SIG_VALID) {
+            printf("%s %s %s attempt=%lu -> %s signature=valid\n", f_id, f_type, f_account,
+                   vd->attempt, f_status);
+        } else if (vd->signature == SIG_INVALID) {
+            printf("%s %s %s attempt=%lu -> %s signature=INVALID (%s)\n", f_id, f_type, f_account,
+                   vd->attempt, f_status, vd->sig_error);
+        } else {
+            printf("%s %s %s attempt=%lu -> %s\n", f_id, f_type, f_account, vd->attempt, f_status);
+        }
         fflush(stdout);
         goto out;
     }
@@ -477,6 +518,13 @@ static void print_request(const struct receiver *rv, struct MHD_Connection *conn
         free(b64);
     }
     json_object_set_new(line, "bytes", json_integer((json_int_t)up->len));
+    json_object_set_new(line, "signatureHeader",
+                        json_str_or_null(header(conn, "webhook-signature")));
+    static const char *const sig_names[] = {"unchecked", "valid", "invalid"};
+    json_object_set_new(line, "signature", json_string(sig_names[vd->signature]));
+    if (vd->signature == SIG_INVALID) {
+        json_object_set_new(line, "signatureError", json_string(vd->sig_error));
+    }
     text = json_dumps(line, JSON_COMPACT);
     if (text != NULL) {
         fputs(text, stdout);
@@ -547,10 +595,19 @@ static enum MHD_Result finish_post(struct receiver *rv, struct MHD_Connection *c
     const char *id = header(conn, "webhook-id");
     struct verdict vd;
 
+    memset(&vd, 0, sizeof(vd));
+    if (opts->n_secrets > 0 && !up->too_large) {
+        int ok = sign_verify(opts->secrets, opts->n_secrets, id, header(conn, "webhook-timestamp"),
+                             header(conn, "webhook-signature"), up->buf != NULL ? up->buf : "",
+                             up->len, util_now_ms() / 1000, vd.sig_error, sizeof(vd.sig_error));
+        vd.signature = ok == 0 ? SIG_VALID : SIG_INVALID;
+    }
     pthread_mutex_lock(&rv->lock);
     vd.attempt = (id != NULL && *id != '\0') ? seen_bump(rv, id) : 1;
     if (up->too_large) {
         vd.status = MHD_HTTP_CONTENT_TOO_LARGE;
+    } else if (vd.signature == SIG_INVALID) {
+        vd.status = MHD_HTTP_UNAUTHORIZED;
     } else {
         rv->posts++;
         if (rv->posts <= opts->fail_first) {

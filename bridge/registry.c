@@ -145,7 +145,7 @@ static void eplist_free(void *p)
 
 static void endpoint_free(void *p)
 {
-    endpoint_destroy(p);
+    endpoint_unref(p);
 }
 
 struct registry *registry_new(void)
@@ -197,7 +197,7 @@ void registry_put(struct registry *r, struct endpoint *ep)
     struct endpoint *old = s->value;
     if (old != NULL) {
         eplist_remove(account_list(r, old->account_id), old);
-        endpoint_destroy(old);
+        endpoint_unref(old);
     }
     s->value = ep;
     eplist_add(account_list(r, ep->account_id), ep);

@@ -147,6 +147,8 @@ static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offset
     }
     free(dl->url);
     dl->url = xstrdup(ep->url);
+    endpoint_unref(dl->ep);
+    dl->ep = endpoint_ref(ep);
     metrics_inc(M_deliveries_retried);
     metrics_observe(H_retry_lateness, now - dl->due_ms);
     pipeline_dispatch(pl, dl);

@@ -68,6 +68,7 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
     for (size_t i = 0; i < n; i++) {
         struct delivery *dl =
             delivery_new(ev.id, ev.type, ev.account_id, eps[i]->id, eps[i]->url, body);
+        dl->ep = endpoint_ref(eps[i]);
         delivery_set_source(dl, topic, rkm->partition, rkm->offset);
         dl->first_attempt_ms = now;
         dl->due_ms = now;

@@ -591,23 +591,23 @@ static void test_endpoint_matches(void **state)
     assert_int_equal(endpoint_matches(ep, ACCOUNT_A, "subscribe"), 0);
     ep->enabled = false;
     assert_int_equal(endpoint_matches(ep, ACCOUNT_A, "Subscribe"), 0);
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
 
     ep = make_endpoint("*", star, 1);
     assert_int_equal(endpoint_matches(ep, ACCOUNT_A, "Subscribe"), 1);
     assert_int_equal(endpoint_matches(ep, ACCOUNT_B, "SomethingNew"), 1);
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
 
     /* "*" is a wildcard only alone. */
     ep = make_endpoint(ACCOUNT_A, star_and_sub, 2);
     assert_int_equal(endpoint_matches(ep, ACCOUNT_A, "Subscribe"), 1);
     assert_int_equal(endpoint_matches(ep, ACCOUNT_A, "Unsubscribe"), 0);
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
 
     /* No types: nothing. */
     ep = make_endpoint(ACCOUNT_A, NULL, 0);
     assert_int_equal(endpoint_matches(ep, ACCOUNT_A, "Subscribe"), 0);
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
 }
 
 static void test_endpoint_dup(void **state)
@@ -620,7 +620,7 @@ static void test_endpoint_dup(void **state)
     ep->description = strdup("d");
     ep->enabled = false;
     struct endpoint *copy = endpoint_dup(ep);
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
     assert_string_equal(copy->id, "ep");
     assert_string_equal(copy->account_id, ACCOUNT_A);
     assert_string_equal(copy->url, "https://hooks.example.com/x");
@@ -630,8 +630,8 @@ static void test_endpoint_dup(void **state)
     assert_string_equal(copy->secrets[0], "whsec_dGVzdA==");
     assert_string_equal(copy->description, "d");
     assert_false(copy->enabled);
-    endpoint_destroy(copy);
-    endpoint_destroy(NULL);
+    endpoint_unref(copy);
+    endpoint_unref(NULL);
 }
 
 struct check_case {

@@ -137,17 +137,17 @@ static void test_endpoint_matches_rule(void **state)
     assert_false(endpoint_matches(ep, ACC_A, NULL));
     ep->enabled = false;
     assert_false(endpoint_matches(ep, ACC_A, "Subscribe"));
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
 
     ep = make_ep("y", "*", "*", 1);
     assert_true(endpoint_matches(ep, ACC_C, "Anything"));
     assert_true(endpoint_matches(ep, ACC_B, "Subscribe"));
     struct endpoint *copy = endpoint_dup(ep);
-    endpoint_destroy(ep);
+    endpoint_unref(ep);
     assert_true(endpoint_matches(copy, ACC_C, "Anything")); /* a deep copy */
     assert_string_equal(copy->id, "y");
     assert_int_equal(copy->n_secrets, 1);
-    endpoint_destroy(copy);
+    endpoint_unref(copy);
 }
 
 static void test_put_replaces(void **state)
