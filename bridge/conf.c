@@ -32,6 +32,7 @@
 
 #include "duration.h"
 #include "endpoint.h"
+#include "netguard.h"
 #include "log.h"
 
 enum conf_type {
@@ -81,6 +82,7 @@ static int check_nonempty(const char *value, char *errstr, size_t errstr_size);
 static int check_topic(const char *value, char *errstr, size_t errstr_size);
 static int check_topic_or_empty(const char *value, char *errstr, size_t errstr_size);
 static int check_property(const char *value, char *errstr, size_t errstr_size);
+static int check_cidr(const char *value, char *errstr, size_t errstr_size);
 static int check_event_type(const char *value, char *errstr, size_t errstr_size);
 static int check_listen(const char *value, char *errstr, size_t errstr_size);
 static int check_log_level(const char *value, char *errstr, size_t errstr_size);
@@ -224,6 +226,15 @@ static const struct conf_row conf_rows[] = {
      .help = "Allow deliveries to loopback, private, link-local and other internal addresses "
              "(checked on the resolved address at connect time). Keep false in production: it "
              "is the guard against SSRF."},
+    {.path = "delivery.allow_networks",
+     .type = CT_STRING_LIST,
+     .def = "[]",
+     .off = CONF_FIELD(delivery.allow_networks),
+     .n_off = CONF_FIELD(delivery.n_allow_networks),
+     .check = check_cidr,
+     .expect = "a list of CIDR ranges such as \"10.20.0.0/16\" or \"fd00:1::/64\"",
+     .help = "Internal networks deliveries may reach although the guard is on (in-cluster "
+             "receivers, say); every other internal address stays blocked."},
     {.path = "delivery.max_event_bytes",
      .type = CT_INT64,
      .def = "1048576",
@@ -1355,6 +1366,12 @@ static int check_topic_or_empty(const char *value, char *errstr, size_t errstr_s
     return check_topic(value, errstr, errstr_size);
 }
 
+static int check_cidr(const char *value, char *errstr, size_t errstr_size)
+{
+    struct netguard_cidr c;
+    return netguard_parse_cidr(value, &c, errstr, errstr_size);
+}
+
 /* librdkafka properties the bridge sets itself, refused in kafka.properties:
  * the first ones have their own settings, the others carry the at-least-once
  * guarantee (offsets stored only for resolved records and committed in the
@@ -1522,8 +1539,17 @@ void conf_print_summary(const struct conf *conf, FILE *fp)
     duration_format(conf->delivery.connect_timeout_ms, d, sizeof(d));
     fprintf(fp, ", connect timeout %s", d);
     duration_format(conf->delivery.timeout_ms, d, sizeof(d));
-    fprintf(fp, ", timeout %s%s\n", d,
-            conf->delivery.allow_private_networks ? ", private networks allowed" : "");
+    fprintf(fp, ", timeout %s\n", d);
+    if (conf->delivery.allow_private_networks) {
+        fprintf(fp, "guard:     off (allow_private_networks): internal addresses are reachable\n");
+    } else {
+        fprintf(fp, "guard:     internal addresses blocked");
+        for (size_t i = 0; i < conf->delivery.n_allow_networks; i++) {
+            fprintf(fp, "%s%s", i == 0 ? "; allow_networks " : ", ",
+                    conf->delivery.allow_networks[i]);
+        }
+        fprintf(fp, "\n");
+    }
     fprintf(fp, "retry:     schedule");
     for (size_t i = 0; i < conf->retry.n_schedule; i++) {
         duration_format(conf->retry.schedule_ms[i], d, sizeof(d));

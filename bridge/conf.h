@@ -41,7 +41,9 @@ struct conf {
         int64_t connect_timeout_ms;  /* default 5s */
         int64_t timeout_ms;          /* default 10s */
         bool allow_private_networks; /* default false */
-        int64_t max_event_bytes;     /* events larger are invalid; default 1 MiB */
+        char **allow_networks;       /* CIDR ranges let through the guard */
+        size_t n_allow_networks;
+        int64_t max_event_bytes; /* events larger are invalid; default 1 MiB */
     } delivery;
     struct {
         int64_t *schedule_ms; /* intervals, the last one repeats; default [5m] */

@@ -47,7 +47,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +60,7 @@
 #include "delivery.h"
 #include "endpoint.h"
 #include "log.h"
+#include "netguard.h"
 #include "sign.h"
 
 #define POLL_MAX_MS 1000   /* longest sleep in epoll_wait */
@@ -96,6 +100,8 @@ struct xfer {
     int64_t at_ms;      /* util_now_ms() when started */
     int64_t start_mono; /* util_mono_ms() when started */
     curl_off_t resp_bytes;
+    const struct netguard *guard; /* deliver_opts.guard */
+    char blocked[160];            /* why the guard refused a connection, or "" */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -608,6 +614,33 @@ static long clamp_long(int64_t v)
     return v > LONG_MAX ? LONG_MAX : (long)v;
 }
 
+/* libcurl's socket opener: every connection a transfer makes goes through
+ * it, once DNS has given the address, so the SSRF guard sees the address
+ * actually connected, whatever the URL said.  A refused address fails the
+ * attempt with CURLE_COULDNT_CONNECT; x->blocked says why. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    struct xfer *x = clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        const char *cls = netguard_check(x->guard, &address->addr);
+        if (cls != NULL) {
+            char text[INET6_ADDRSTRLEN] = "?";
+            const void *a = NULL;
+            if (address->family == AF_INET) {
+                a = &((const struct sockaddr_in *)(const void *)&address->addr)->sin_addr;
+            } else if (address->family == AF_INET6) {
+                a = &((const struct sockaddr_in6 *)(const void *)&address->addr)->sin6_addr;
+            }
+            if (a != NULL) {
+                inet_ntop(address->family, a, text, sizeof(text));
+            }
+            util_errf(x->blocked, sizeof(x->blocked), "blocked_address: %s is %s", text, cls);
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
 /* Each SETOPT keeps the first error; the later calls are skipped. */
 #define SETOPT(rc, e, opt, val)                                                                    \
     do {                                                                                           \
@@ -635,6 +668,11 @@ static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
     SETOPT(rc, e, CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(rc, e, CURLOPT_WRITEFUNCTION, discard_body);
     SETOPT(rc, e, CURLOPT_WRITEDATA, x);
+    SETOPT(rc, e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    SETOPT(rc, e, CURLOPT_OPENSOCKETDATA, x);
+    /* No proxy from the environment (http_proxy, ...): the guard would see
+     * only the proxy's address, and a delivery must go where its URL says. */
+    SETOPT(rc, e, CURLOPT_PROXY, "");
     return rc;
 }
 
@@ -656,6 +694,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
         goto out;
     }
     x->errbuf[0] = '\0';
+    x->blocked[0] = '\0';
     x->resp_bytes = 0;
     SETOPT(rc, e, CURLOPT_URL, dl->url);
     /* The payload outlives the transfer (dl holds a reference): no copy. */
@@ -687,6 +726,7 @@ static struct xfer *xfer_get(struct worker *w)
     }
     x = xcalloc(1, sizeof(*x));
     x->easy = easy;
+    x->guard = w->d->opts.guard;
     CURLcode rc = xfer_init_options(w->d, x);
     if (rc != CURLE_OK) {
         log_error("deliver: worker %d: curl_easy_setopt: %s", w->index, curl_easy_strerror(rc));
@@ -834,6 +874,9 @@ static void collect(struct worker *w, struct delivery **done_head, struct delive
         struct ep_state *ep;
         if (rc == CURLE_OK) {
             ep = xfer_complete(w, x, status, NULL, done_head, done_tail);
+        } else if (x->blocked[0] != '\0') {
+            snprintf(error, sizeof(error), "%s", x->blocked);
+            ep = xfer_complete(w, x, status, error, done_head, done_tail);
         } else {
             format_error(error, sizeof(error), rc, os_errno, x->errbuf);
             ep = xfer_complete(w, x, status, error, done_head, done_tail);

@@ -19,6 +19,7 @@
 
 struct delivery;
 struct deliver;
+struct netguard;
 
 /* Called on a worker thread when an attempt has finished: the attempt is
  * appended to dl->attempts, dl->outcome and dl->retry_after_ms are set, and
@@ -34,7 +35,9 @@ struct deliver_opts {
     int endpoint_max_in_flight;
     int64_t connect_timeout_ms;
     int64_t timeout_ms;
-    const char *user_agent; /* "webhook-bridge/<version>" */
+    const char *user_agent;       /* "webhook-bridge/<version>" */
+    const struct netguard *guard; /* the SSRF guard, or NULL to allow every address;
+                                      must outlive the workers */
 };
 
 /* Starts the workers.  Thread: main, before consumers start. */

@@ -26,6 +26,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "netguard.h"
 #include "pipeline.h"
 #include "producer.h"
 #include "receive.h"
@@ -147,6 +148,7 @@ static int cmd_run(int argc, char **argv)
     struct kafka_cluster *cluster = NULL;
     struct kafka_creator *creator = NULL;
     struct registry *registry = NULL;
+    struct netguard *guard = NULL;
     struct pipeline pl;
     struct retry *retry = NULL;
     struct consumer *events = NULL, *delay = NULL;
@@ -202,6 +204,12 @@ static int cmd_run(int argc, char **argv)
     }
     pl.conf = conf;
     pl.registry = registry;
+    guard = netguard_new(conf->delivery.allow_private_networks, conf->delivery.allow_networks,
+                         conf->delivery.n_allow_networks, errstr, sizeof(errstr));
+    if (guard == NULL) {
+        log_error("delivery.allow_networks: %s", errstr);
+        goto out;
+    }
     if (producer_start(&pl.producer, conf, bootstrap, errstr, sizeof(errstr)) != 0) {
         log_error("producer: %s", errstr);
         goto out;
@@ -212,6 +220,7 @@ static int cmd_run(int argc, char **argv)
         .connect_timeout_ms = conf->delivery.connect_timeout_ms,
         .timeout_ms = conf->delivery.timeout_ms,
         .user_agent = "webhook-bridge/" WB_VERSION,
+        .guard = guard,
     };
     if (deliver_start(&pl.deliver, &dopts, pipeline_attempt_done, &pl, errstr, sizeof(errstr)) !=
         0) {
@@ -280,6 +289,7 @@ out:
         log_stats(&pl, "final stats");
     }
     registry_destroy(registry);
+    netguard_destroy(guard);
     kafka_cluster_stop(cluster);
     curl_global_cleanup();
     log_info("shutdown: done");
