@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "sign.h"
 
@@ -255,4 +256,195 @@ int endpoint_check_secret(const char *secret, char *errstr, size_t errstr_size)
     int n = sign_key_decode(secret, key, errstr, errstr_size);
     OPENSSL_cleanse(key, sizeof(key));
     return n < 0 ? -1 : 0;
+}
+
+/* ---- the endpoints-topic record (DESIGN section 3) -------------------- */
+
+/* A string field; *out NULL when absent and optional. */
+static int json_str(json_t *obj, const char *key, int required, const char **out, char *errstr,
+                    size_t errstr_size)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (required) {
+            util_errf(errstr, errstr_size, "\"%s\" is missing (expected a string)", key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        util_errf(errstr, errstr_size, "\"%s\" must be a string", key);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* A list of strings; each passes check (which may be NULL). */
+static int json_str_list(json_t *obj, const char *key, int required, struct endpoint *ep,
+                         void (*add)(struct endpoint *, const char *),
+                         int (*check)(const char *, char *, size_t), char *errstr,
+                         size_t errstr_size)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v)) {
+        if (required) {
+            util_errf(errstr, errstr_size, "\"%s\" is missing (expected a list of strings)", key);
+            return -1;
+        }
+        return 0;
+    }
+    if (!json_is_array(v)) {
+        util_errf(errstr, errstr_size, "\"%s\" must be a list of strings", key);
+        return -1;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        char why[256];
+        if (!json_is_string(item)) {
+            util_errf(errstr, errstr_size, "\"%s\"[%zu] must be a string", key, i);
+            return -1;
+        }
+        if (check != NULL && check(json_string_value(item), why, sizeof(why)) != 0) {
+            util_errf(errstr, errstr_size, "\"%s\"[%zu]: %s", key, i, why);
+            return -1;
+        }
+        add(ep, json_string_value(item));
+    }
+    return 0;
+}
+
+static int check_event_type(const char *type, char *errstr, size_t errstr_size)
+{
+    if (type[0] == '\0' || strlen(type) > 128) {
+        util_errf(errstr, errstr_size,
+                  "event type must be 1 to 128 characters (expected a type such as "
+                  "\"Subscribe\", or \"*\")");
+        return -1;
+    }
+    return 0;
+}
+
+struct endpoint *endpoint_from_json(const char *key, const void *value, size_t len, char *errstr,
+                                    size_t errstr_size)
+{
+    struct endpoint *ep = NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(value, len, 0, &jerr);
+    const char *id, *account, *url, *description;
+    char why[512];
+
+    if (root == NULL) {
+        util_errf(errstr, errstr_size, "not valid JSON: %s at byte %d", jerr.text, jerr.position);
+        goto fail;
+    }
+    if (!json_is_object(root)) {
+        util_errf(errstr, errstr_size, "must be a JSON object");
+        goto fail;
+    }
+    if (json_str(root, "id", key == NULL, &id, errstr, errstr_size) != 0 ||
+        json_str(root, "accountId", 1, &account, errstr, errstr_size) != 0 ||
+        json_str(root, "url", 1, &url, errstr, errstr_size) != 0 ||
+        json_str(root, "description", 0, &description, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    if (id == NULL) {
+        id = key;
+    } else if (key != NULL && strcmp(id, key) != 0) {
+        util_errf(errstr, errstr_size,
+                  "\"id\" is not the record's key (expected the same endpoint id in both)");
+        goto fail;
+    }
+    if (endpoint_check_id(id, why, sizeof(why)) != 0) {
+        util_errf(errstr, errstr_size, "id: %s", why);
+        goto fail;
+    }
+    if (endpoint_check_account(account, why, sizeof(why)) != 0) {
+        util_errf(errstr, errstr_size, "accountId: %s", why);
+        goto fail;
+    }
+    if (endpoint_check_url(url, why, sizeof(why)) != 0) {
+        util_errf(errstr, errstr_size, "url: %s", why);
+        goto fail;
+    }
+    json_t *enabled = json_object_get(root, "enabled");
+    if (enabled != NULL && !json_is_boolean(enabled) && !json_is_null(enabled)) {
+        util_errf(errstr, errstr_size, "\"enabled\" must be true or false");
+        goto fail;
+    }
+    ep = endpoint_new();
+    ep->id = xstrdup(id);
+    ep->account_id = xstrdup(account);
+    ep->url = xstrdup(url);
+    ep->description = description != NULL ? xstrdup(description) : NULL;
+    ep->enabled = enabled == NULL || json_is_null(enabled) || json_is_true(enabled);
+    if (json_str_list(root, "eventTypes", 1, ep, endpoint_add_event_type, check_event_type, errstr,
+                      errstr_size) != 0 ||
+        json_str_list(root, "secrets", 0, ep, endpoint_add_secret, endpoint_check_secret, errstr,
+                      errstr_size) != 0) {
+        goto fail;
+    }
+    if (ep->n_event_types == 0) {
+        util_errf(errstr, errstr_size,
+                  "\"eventTypes\" is empty (expected event types such as [\"Subscribe\"], or "
+                  "[\"*\"])");
+        goto fail;
+    }
+    for (size_t i = 0; ep->n_event_types > 1 && i < ep->n_event_types; i++) {
+        if (strcmp(ep->event_types[i], "*") == 0) {
+            util_errf(errstr, errstr_size,
+                      "\"*\" is mixed with other event types (expected [\"*\"] alone, or a "
+                      "list of event types without \"*\")");
+            goto fail;
+        }
+    }
+    json_decref(root);
+    return ep;
+fail:
+    json_decref(root);
+    endpoint_unref(ep);
+    return NULL;
+}
+
+void endpoint_secret_fingerprint(const char *secret, char *out)
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL);
+    memcpy(out, "sha256:", 7);
+    for (int i = 0; i < 6; i++) {
+        out[7 + 2 * i] = hex[md[i] >> 4];
+        out[8 + 2 * i] = hex[md[i] & 0x0f];
+    }
+    out[ENDPOINT_FINGERPRINT_LEN - 1] = '\0';
+}
+
+json_t *endpoint_to_json(const struct endpoint *ep, int with_secrets)
+{
+    json_t *types = json_array();
+    for (size_t i = 0; i < ep->n_event_types; i++) {
+        json_array_append_new(types, json_string(ep->event_types[i]));
+    }
+    json_t *secrets = json_array();
+    for (size_t i = 0; i < ep->n_secrets; i++) {
+        if (with_secrets) {
+            json_array_append_new(secrets, json_string(ep->secrets[i]));
+        } else {
+            char fp[ENDPOINT_FINGERPRINT_LEN];
+            endpoint_secret_fingerprint(ep->secrets[i], fp);
+            json_array_append_new(secrets, json_string(fp));
+        }
+    }
+    json_t *obj =
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:b}", "id", ep->id, "accountId", ep->account_id,
+                  "url", ep->url, "eventTypes", types,
+                  with_secrets ? "secrets" : "secretFingerprints", secrets, "enabled", ep->enabled);
+    if (ep->description != NULL) {
+        json_object_set_new(obj, "description", json_string(ep->description));
+    }
+    return obj;
 }

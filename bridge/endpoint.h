@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "util.h"
 
 #define ENDPOINT_ID_MAX 128
@@ -57,5 +59,22 @@ int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_s
 /* Checks a signing secret: "whsec_" then standard base64 of a non-empty key.
  * The message never quotes the secret. */
 int endpoint_check_secret(const char *secret, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+
+/* An endpoint from an endpoints-topic record (DESIGN section 3): key is the
+ * record's key (the id; NULL when there is none, then "id" is required),
+ * value the JSON.  Every field is checked with the rules above; unknown
+ * fields are ignored (later versions may add some).  NULL with the reason
+ * in errstr (which never quotes a secret) when it does not validate. */
+struct endpoint *endpoint_from_json(const char *key, const void *value, size_t len, char *errstr,
+                                    size_t errstr_size);
+
+/* The record's JSON: with the secrets (to produce it), or with
+ * "secretFingerprints" instead (to show it). */
+json_t *endpoint_to_json(const struct endpoint *ep, int with_secrets);
+
+/* "sha256:" and the first 12 hex digits of SHA-256(secret): tells two
+ * secrets apart without showing either; out needs ENDPOINT_FINGERPRINT_LEN. */
+#define ENDPOINT_FINGERPRINT_LEN 20
+void endpoint_secret_fingerprint(const char *secret, char *out);
 
 #endif

@@ -30,12 +30,16 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
                          : level == 4 ? LVL_WARN
                          : level <= 6 ? LVL_INFO
                                       : LVL_DEBUG;
+    /* kafka.properties go to every client, by design: that a consumer
+     * property means nothing to the producer is not worth a warning. */
+    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this") != NULL) {
+        lvl = LVL_DEBUG;
+    }
     if (!log_enabled(lvl)) {
         return;
     }
     log_json(lvl, buf,
              json_pack("{s:s, s:s}", "component", "librdkafka", "client", rd_kafka_name(rk)));
-    (void)fac;
 }
 
 /* Repeated errors (a broker down) are logged once per 10 s per code. */

@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "cmd_endpoints.h"
 #include "conf.h"
 #include "consumer.h"
 #include "deliver.h"
@@ -31,6 +32,7 @@
 #include "producer.h"
 #include "receive.h"
 #include "registry.h"
+#include "regsync.h"
 #include "retry.h"
 #include "router.h"
 
@@ -47,6 +49,8 @@ static void usage(FILE *fp)
             "commands:\n"
             "  run -c FILE            run the daemon\n"
             "  check-config -c FILE   validate a config file and print a summary\n"
+            "  endpoints list|put|delete -c FILE\n"
+            "                         the endpoints topic: list, add or change, remove\n"
             "  receive [options]      a local webhook receiver that prints each delivery\n"
             "                         (see webhook-bridge receive --help)\n"
             "  config-reference       print every setting as Markdown\n"
@@ -148,6 +152,7 @@ static int cmd_run(int argc, char **argv)
     struct kafka_cluster *cluster = NULL;
     struct kafka_creator *creator = NULL;
     struct registry *registry = NULL;
+    struct regsync *regsync = NULL;
     struct netguard *guard = NULL;
     struct pipeline pl;
     struct retry *retry = NULL;
@@ -200,7 +205,7 @@ static int cmd_run(int argc, char **argv)
 
     registry = registry_new();
     for (size_t i = 0; i < conf->n_endpoints; i++) {
-        registry_put(registry, endpoint_dup(conf->endpoints[i]));
+        registry_put_config(registry, endpoint_dup(conf->endpoints[i]));
     }
     pl.conf = conf;
     pl.registry = registry;
@@ -226,6 +231,30 @@ static int cmd_run(int argc, char **argv)
         0) {
         log_error("delivery workers: %s", errstr);
         goto out;
+    }
+
+    /* No event is consumed before the registry has read the endpoints
+     * topic to its end: a fresh replica would drop events for endpoints it
+     * has not read yet. */
+    if (regsync_start(&regsync, conf, bootstrap, registry, errstr, sizeof(errstr)) != 0) {
+        log_error("registry: %s", errstr);
+        goto out;
+    }
+    log_json(LVL_INFO, "reading the endpoints topic before consuming events",
+             json_pack("{s:s}", "topic", conf->kafka.endpoints_topic));
+    int64_t waited_since = util_mono_ms(), next_note = waited_since + 10000;
+    while (!regsync_caught_up(regsync)) {
+        if (atomic_load(&stopping) || atomic_load(&kafka_fatal)) {
+            goto out;
+        }
+        usleep(20 * 1000);
+        if (util_mono_ms() >= next_note) {
+            log_json(LVL_WARN, "still reading the endpoints topic: not consuming events yet",
+                     json_pack("{s:s, s:I, s:I}", "topic", conf->kafka.endpoints_topic, "waitedMs",
+                               (json_int_t)(util_mono_ms() - waited_since), "recordsApplied",
+                               (json_int_t)regsync_applied(regsync)));
+            next_note += 10000;
+        }
     }
 
     char regex[600], delay_group[300];
@@ -283,6 +312,7 @@ out:
     consumer_close(events);
     consumer_close(delay);
     retry_destroy(retry);
+    regsync_stop(regsync);
     kafka_creator_join(creator);
     producer_stop(pl.producer);
     if (pl.conf != NULL) {
@@ -309,6 +339,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check-config") == 0) {
         return cmd_check_config(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "endpoints") == 0) {
+        return cmd_endpoints_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "receive") == 0) {
         return receive_main(argc - 1, argv + 1);

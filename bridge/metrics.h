@@ -32,7 +32,9 @@
     X(dead_removed, "Dead letters with reason endpoint_removed")                                   \
     X(dead_disabled, "Dead letters with reason endpoint_disabled")                                 \
     X(produce_retries, "Produce attempts that failed and were retried")                            \
-    X(delay_records_invalid, "Delay-topic records that were not delivery records")
+    X(delay_records_invalid, "Delay-topic records that were not delivery records")                 \
+    X(registry_records_applied, "Endpoints-topic records applied to the registry")                 \
+    X(registry_records_invalid, "Endpoints-topic records skipped because they did not validate")
 
 enum metrics_counter {
 #define METRICS_ENUM(name, help) M_##name,

@@ -1,11 +1,12 @@
 /*
- * registry: two string-keyed hash tables (endpoint id -> endpoint, account
- * id -> list of its endpoints) plus the list of "*" endpoints.  Built before
- * threads start and read-only afterwards.
+ * registry: string-keyed hash tables (endpoint id -> endpoint, account id
+ * -> list of its endpoints, config ids) plus the list of "*" endpoints,
+ * under one read-write lock.  See registry.h for the threads.
  */
 #include "registry.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,11 +30,12 @@ struct eplist {
 };
 
 struct registry {
-    struct table by_id;
-    struct table by_account;
+    pthread_rwlock_t lock;   /* guards everything below */
+    struct table by_id;      /* id -> struct endpoint * (one reference) */
+    struct table by_account; /* lower-case accountId -> struct eplist * */
     struct eplist any_account;
+    struct table config_ids; /* ids from the config file (value unused) */
 };
-
 static uint64_t hash_str(const char *s)
 {
     /* FNV-1a */
@@ -148,11 +150,24 @@ static void endpoint_free(void *p)
     endpoint_unref(p);
 }
 
+static void no_free(void *p)
+{
+    (void)p;
+}
+
 struct registry *registry_new(void)
 {
     struct registry *r = xcalloc(1, sizeof(*r));
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* The router and the delay scheduler read all the time: without this
+     * an update could wait behind them for ever. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&r->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     table_init(&r->by_id);
     table_init(&r->by_account);
+    table_init(&r->config_ids);
     return r;
 }
 
@@ -163,7 +178,9 @@ void registry_destroy(struct registry *r)
     }
     table_deinit(&r->by_account, eplist_free);
     table_deinit(&r->by_id, endpoint_free);
+    table_deinit(&r->config_ids, no_free);
     free(r->any_account.eps);
+    pthread_rwlock_destroy(&r->lock);
     free(r);
 }
 
@@ -191,7 +208,8 @@ static struct eplist *account_list(struct registry *r, const char *account_id)
     return s->value;
 }
 
-void registry_put(struct registry *r, struct endpoint *ep)
+/* Puts ep in place of the endpoint with its id.  Write lock held. */
+static enum registry_change put_locked(struct registry *r, struct endpoint *ep)
 {
     struct slot *s = table_upsert(&r->by_id, ep->id);
     struct endpoint *old = s->value;
@@ -201,20 +219,71 @@ void registry_put(struct registry *r, struct endpoint *ep)
     }
     s->value = ep;
     eplist_add(account_list(r, ep->account_id), ep);
+    return old != NULL ? REGISTRY_UPDATED : REGISTRY_ADDED;
 }
 
-const struct endpoint *registry_get(const struct registry *r, const char *id)
+void registry_put_config(struct registry *r, struct endpoint *ep)
 {
-    return table_get(&r->by_id, id);
+    pthread_rwlock_wrlock(&r->lock);
+    table_upsert(&r->config_ids, ep->id)->value = r;
+    put_locked(r, ep);
+    pthread_rwlock_unlock(&r->lock);
+}
+
+enum registry_change registry_apply(struct registry *r, const char *id, struct endpoint *ep)
+{
+    enum registry_change change;
+    pthread_rwlock_wrlock(&r->lock);
+    if (table_get(&r->config_ids, id) != NULL) {
+        change = REGISTRY_CONFIG_WINS;
+        endpoint_unref(ep);
+    } else if (ep != NULL) {
+        change = put_locked(r, ep);
+    } else {
+        struct slot **sp = table_find(&r->by_id, id);
+        if (*sp == NULL) {
+            change = REGISTRY_UNKNOWN;
+        } else {
+            struct slot *gone = *sp;
+            struct endpoint *old = gone->value;
+            *sp = gone->next;
+            r->by_id.count--;
+            eplist_remove(account_list(r, old->account_id), old);
+            endpoint_unref(old);
+            free(gone->key);
+            free(gone);
+            change = REGISTRY_REMOVED;
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return change;
+}
+
+/* The lock is part of the registry's state, not of its value: readers of
+ * a const registry still take it. */
+static pthread_rwlock_t *lock_of(const struct registry *r)
+{
+    return (pthread_rwlock_t *)&r->lock;
+}
+
+struct endpoint *registry_get(const struct registry *r, const char *id)
+{
+    pthread_rwlock_rdlock(lock_of(r));
+    struct endpoint *ep = table_get(&r->by_id, id);
+    if (ep != NULL) {
+        endpoint_ref(ep);
+    }
+    pthread_rwlock_unlock(lock_of(r));
+    return ep;
 }
 
 static size_t match_list(const struct eplist *l, const char *account_id, const char *event_type,
-                         const struct endpoint **out, size_t max, size_t n)
+                         struct endpoint **out, size_t max, size_t n)
 {
     for (size_t i = 0; l != NULL && i < l->n; i++) {
         if (endpoint_matches(l->eps[i], account_id, event_type)) {
             if (n < max) {
-                out[n] = l->eps[i];
+                out[n] = endpoint_ref(l->eps[i]);
             }
             n++;
         }
@@ -223,15 +292,52 @@ static size_t match_list(const struct eplist *l, const char *account_id, const c
 }
 
 size_t registry_match(const struct registry *r, const char *account_id, const char *event_type,
-                      const struct endpoint **out, size_t max)
+                      struct endpoint **out, size_t max)
 {
     char key[64];
     lower_key(account_id, key, sizeof(key));
+    pthread_rwlock_rdlock(lock_of(r));
     size_t n = match_list(table_get(&r->by_account, key), account_id, event_type, out, max, 0);
-    return match_list(&r->any_account, account_id, event_type, out, max, n);
+    n = match_list(&r->any_account, account_id, event_type, out, max, n);
+    pthread_rwlock_unlock(lock_of(r));
+    return n;
 }
 
 size_t registry_size(const struct registry *r)
 {
-    return r->by_id.count;
+    pthread_rwlock_rdlock(lock_of(r));
+    size_t n = r->by_id.count;
+    pthread_rwlock_unlock(lock_of(r));
+    return n;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    const struct endpoint *const *x = a;
+    const struct endpoint *const *y = b;
+    return strcmp((*x)->id, (*y)->id);
+}
+
+struct endpoint **registry_list(const struct registry *r, size_t *n)
+{
+    pthread_rwlock_rdlock(lock_of(r));
+    struct endpoint **all = xcalloc(r->by_id.count + 1, sizeof(*all));
+    size_t k = 0;
+    for (size_t i = 0; i < r->by_id.n_buckets; i++) {
+        for (struct slot *s = r->by_id.buckets[i]; s != NULL; s = s->next) {
+            all[k++] = endpoint_ref(s->value);
+        }
+    }
+    pthread_rwlock_unlock(lock_of(r));
+    qsort(all, k, sizeof(*all), cmp_id);
+    *n = k;
+    return all;
+}
+
+int registry_is_config(const struct registry *r, const char *id)
+{
+    pthread_rwlock_rdlock(lock_of(r));
+    int yes = table_get(&r->config_ids, id) != NULL;
+    pthread_rwlock_unlock(lock_of(r));
+    return yes;
 }

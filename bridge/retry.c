@@ -129,12 +129,13 @@ static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offset
     if (due_ms > 0) {
         dl->due_ms = due_ms;
     }
-    const struct endpoint *ep = registry_get(pl->registry, dl->endpoint_id);
+    struct endpoint *ep = registry_get(pl->registry, dl->endpoint_id);
     if (ep == NULL) {
         pipeline_dead_letter(pl, dl, "endpoint_removed");
         return;
     }
     if (!ep->enabled) {
+        endpoint_unref(ep);
         /* Disabled: wait, without an attempt, until the window is over. */
         int64_t interval = schedule_interval(pl->conf, dl->n_attempts);
         int64_t next = (dl->due_ms > now ? dl->due_ms : now) + interval;
@@ -145,10 +146,11 @@ static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offset
         }
         return;
     }
+    /* The endpoint as it is now: its current URL and secrets. */
     free(dl->url);
     dl->url = xstrdup(ep->url);
     endpoint_unref(dl->ep);
-    dl->ep = endpoint_ref(ep);
+    dl->ep = ep;
     metrics_inc(M_deliveries_retried);
     metrics_observe(H_retry_lateness, now - dl->due_ms);
     pipeline_dispatch(pl, dl);

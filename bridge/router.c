@@ -49,12 +49,19 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
         return;
     }
 
-    const struct endpoint *stack[ROUTE_STACK];
-    const struct endpoint **eps = stack;
-    size_t n = registry_match(pl->registry, ev.account_id, ev.type, stack, ROUTE_STACK);
-    if (n > ROUTE_STACK) {
-        eps = xmalloc(n * sizeof(*eps));
-        registry_match(pl->registry, ev.account_id, ev.type, eps, n);
+    struct endpoint *stack[ROUTE_STACK];
+    struct endpoint **eps = stack;
+    size_t cap = ROUTE_STACK;
+    size_t n = registry_match(pl->registry, ev.account_id, ev.type, eps, cap);
+    while (n > cap) {
+        /* More than fit: drop those references and ask again with room for
+         * all (the registry may have changed in between: loop). */
+        for (size_t i = 0; i < cap; i++) {
+            endpoint_unref(eps[i]);
+        }
+        cap = n;
+        eps = eps == stack ? xmalloc(cap * sizeof(*eps)) : xrealloc(eps, cap * sizeof(*eps));
+        n = registry_match(pl->registry, ev.account_id, ev.type, eps, cap);
     }
     struct offsets_entry *e =
         offsets_track(consumer_offsets(c), topic, rkm->partition, rkm->offset, (int)n);
@@ -68,7 +75,7 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
     for (size_t i = 0; i < n; i++) {
         struct delivery *dl =
             delivery_new(ev.id, ev.type, ev.account_id, eps[i]->id, eps[i]->url, body);
-        dl->ep = endpoint_ref(eps[i]);
+        dl->ep = eps[i]; /* the reference registry_match took */
         delivery_set_source(dl, topic, rkm->partition, rkm->offset);
         dl->first_attempt_ms = now;
         dl->due_ms = now;

@@ -1,0 +1,44 @@
+/*
+ * regsync: keeps the registry in step with the endpoints topic
+ * (kafka.topics.endpoints, compacted).  Every replica reads the whole topic
+ * from the beginning, with no consumer group (partitions assigned, nothing
+ * committed), and applies each record as it comes: key = endpoint id, JSON
+ * value = the endpoint, null value = removed.  A record that does not
+ * validate is skipped with a log line and a counter; it never removes or
+ * changes a good entry.
+ *
+ * regsync_caught_up() turns 1 once every partition has been read to the end
+ * it had when reading began, which is what lets the daemon start consuming
+ * events without dropping any for an endpoint it has not read yet.  A
+ * missing topic counts as caught up (the config file's endpoints only) and
+ * is watched for.
+ *
+ * Threads: regsync_start/stop on main; the reader runs on its own thread,
+ * which owns the rd_kafka_t; registry updates go through the registry's
+ * lock; regsync_caught_up from any thread.
+ */
+#ifndef BRIDGE_REGSYNC_H
+#define BRIDGE_REGSYNC_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+struct conf;
+struct registry;
+struct regsync;
+
+int regsync_start(struct regsync **rsp, const struct conf *conf, const char *bootstrap,
+                  struct registry *registry, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+
+/* 1 once the registry has caught up with the topic (see above). */
+int regsync_caught_up(const struct regsync *rs);
+
+/* Records applied so far, and records skipped as invalid. */
+long regsync_applied(const struct regsync *rs);
+long regsync_invalid(const struct regsync *rs);
+
+/* Stops the reader and frees everything; NULL is fine.  Thread: main. */
+void regsync_stop(struct regsync *rs);
+
+#endif
