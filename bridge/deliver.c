@@ -100,6 +100,8 @@ struct xfer {
     int64_t at_ms;      /* util_now_ms() when started */
     int64_t start_mono; /* util_mono_ms() when started */
     curl_off_t resp_bytes;
+    char resp[ATTEMPT_RESPONSE_MAX]; /* the answer's first bytes */
+    size_t resp_len;
     const struct netguard *guard; /* deliver_opts.guard */
     char blocked[160];            /* why the guard refused a connection, or "" */
     char errbuf[CURL_ERROR_SIZE];
@@ -486,7 +488,9 @@ static struct ep_state *xfer_complete(struct worker *w, struct xfer *x, long sta
     struct ep_state *ep = x->ep;
     int64_t duration = util_mono_ms() - x->start_mono;
 
-    delivery_add_attempt(dl, x->at_ms, duration < 0 ? 0 : duration, (int)status, error);
+    struct attempt *a =
+        delivery_add_attempt(dl, x->at_ms, duration < 0 ? 0 : duration, (int)status, error);
+    delivery_set_response(a, x->resp, x->resp_len);
     dl->retry_after_ms = 0;
     if (error != NULL) {
         dl->outcome = OUTCOME_RETRY;
@@ -519,12 +523,17 @@ static struct ep_state *xfer_complete(struct worker *w, struct xfer *x, long sta
 
 /* ---- starting a transfer --------------------------------------------- */
 
-static size_t discard_body(char *data, size_t size, size_t nmemb, void *userp)
+/* Keeps the first ATTEMPT_RESPONSE_MAX bytes of the answer (what a
+ * dashboard shows as "the latest response") and counts the rest. */
+static size_t keep_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct xfer *x = userp;
-    (void)data;
-    x->resp_bytes += (curl_off_t)(size * nmemb);
-    return size * nmemb;
+    size_t n = size * nmemb;
+    size_t room = sizeof(x->resp) - x->resp_len;
+    memcpy(x->resp + x->resp_len, data, n < room ? n : room);
+    x->resp_len += n < room ? n : room;
+    x->resp_bytes += (curl_off_t)n;
+    return n;
 }
 
 /* Appends one header line to *list; a value with CR or LF is refused (it
@@ -666,7 +675,7 @@ static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
     SETOPT(rc, e, CURLOPT_CONNECTTIMEOUT_MS, clamp_long(d->opts.connect_timeout_ms));
     SETOPT(rc, e, CURLOPT_TIMEOUT_MS, clamp_long(d->opts.timeout_ms));
     SETOPT(rc, e, CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(rc, e, CURLOPT_WRITEFUNCTION, discard_body);
+    SETOPT(rc, e, CURLOPT_WRITEFUNCTION, keep_body);
     SETOPT(rc, e, CURLOPT_WRITEDATA, x);
     SETOPT(rc, e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SETOPT(rc, e, CURLOPT_OPENSOCKETDATA, x);
@@ -696,6 +705,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
     x->errbuf[0] = '\0';
     x->blocked[0] = '\0';
     x->resp_bytes = 0;
+    x->resp_len = 0;
     SETOPT(rc, e, CURLOPT_URL, dl->url);
     /* The payload outlives the transfer (dl holds a reference): no copy. */
     SETOPT(rc, e, CURLOPT_POSTFIELDSIZE_LARGE, body_len);

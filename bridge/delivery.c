@@ -58,6 +58,7 @@ void delivery_destroy(struct delivery *dl)
     }
     for (size_t i = 0; i < dl->n_attempts; i++) {
         free(dl->attempts[i].error);
+        free(dl->attempts[i].response);
     }
     free(dl->attempts);
     free(dl->event_id);
@@ -82,6 +83,8 @@ struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t
     a->duration_ms = duration_ms;
     a->status = status;
     a->error = NULL;
+    a->response = NULL;
+    a->response_len = 0;
     if (error != NULL) {
         size_t n = strnlen(error, ATTEMPT_ERROR_MAX);
         /* Never split a UTF-8 sequence: the text goes into JSON records. */
@@ -92,6 +95,19 @@ struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t
     }
     dl->n_attempts++;
     return a;
+}
+
+void delivery_set_response(struct attempt *a, const char *body, size_t len)
+{
+    free(a->response);
+    a->response = NULL;
+    a->response_len = 0;
+    if (body != NULL && len > 0) {
+        a->response_len = len > ATTEMPT_RESPONSE_MAX ? ATTEMPT_RESPONSE_MAX : len;
+        a->response = xmalloc(a->response_len + 1);
+        memcpy(a->response, body, a->response_len); /* NUL bytes included */
+        a->response[a->response_len] = '\0';
+    }
 }
 
 const struct attempt *delivery_last_attempt(const struct delivery *dl)

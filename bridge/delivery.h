@@ -43,6 +43,7 @@ enum delivery_outcome {
 };
 
 #define ATTEMPT_ERROR_MAX 256
+#define ATTEMPT_RESPONSE_MAX 1024
 
 struct attempt {
     int n;               /* 1-based attempt number */
@@ -50,6 +51,10 @@ struct attempt {
     int64_t duration_ms; /* until the answer or the error */
     int status;          /* HTTP status, 0 when there was no answer */
     char *error;         /* NULL, or the transport error ("timeout", ...) */
+    char *response;      /* NULL, or the answer's first bytes (ATTEMPT_RESPONSE_MAX at
+                            most, NUL-terminated, not necessarily text); kept in
+                            memory only, not in delivery records */
+    size_t response_len;
 };
 
 struct delivery {
@@ -99,6 +104,9 @@ void delivery_destroy(struct delivery *dl);
 struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t duration_ms,
                                      int status, const char *error);
 const struct attempt *delivery_last_attempt(const struct delivery *dl);
+
+/* Keeps the first ATTEMPT_RESPONSE_MAX bytes of an answer's body in a. */
+void delivery_set_response(struct attempt *a, const char *body, size_t len);
 
 void delivery_set_source(struct delivery *dl, const char *topic, int32_t partition, int64_t offset);
 

@@ -20,6 +20,8 @@
 #include <curl/curl.h>
 
 #include "cmd_endpoints.h"
+#include "cmd_produce.h"
+#include "cmd_sendtest.h"
 #include "conf.h"
 #include "consumer.h"
 #include "deliver.h"
@@ -51,6 +53,10 @@ static void usage(FILE *fp)
             "  check-config -c FILE   validate a config file and print a summary\n"
             "  endpoints list|put|delete -c FILE\n"
             "                         the endpoints topic: list, add or change, remove\n"
+            "  produce -c FILE [--file F] [--check]\n"
+            "                         check events (one JSON per line) and produce them\n"
+            "  send-test -c FILE (--endpoint ID | --url URL)\n"
+            "                         a dummy event to one endpoint, as the bridge sends it\n"
             "  receive [options]      a local webhook receiver that prints each delivery\n"
             "                         (see webhook-bridge receive --help)\n"
             "  config-reference       print every setting as Markdown\n"
@@ -342,6 +348,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "endpoints") == 0) {
         return cmd_endpoints_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "produce") == 0) {
+        return cmd_produce_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "send-test") == 0) {
+        return cmd_sendtest_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "receive") == 0) {
         return receive_main(argc - 1, argv + 1);

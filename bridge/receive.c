@@ -56,6 +56,7 @@ struct receive_opts {
     int status;                         /* answer for deliveries */
     long fail_first;                    /* first N POSTs get 503 */
     const char *retry_after;            /* literal Retry-After for non-2xx, or NULL */
+    const char *body;                   /* --body: the answers' body, or NULL */
     long delay_ms;                      /* wait before answering */
     int drop;                           /* close without an answer */
     int json;                           /* JSON lines instead of text */
@@ -115,6 +116,7 @@ static void usage(FILE *fp)
             "                       3xx answers carry \"Location: " RECEIVE_LOCATION "\"\n"
             "  --fail-first N       answer 503 to the first N POSTs, then as above\n"
             "  --retry-after VALUE  add \"Retry-After: VALUE\" to every non-2xx answer\n"
+            "  --body TEXT          answer with this body (default: none)\n"
             "  --delay MS           wait MS milliseconds before each answer\n"
             "  --drop               close the connection without an answer (after\n"
             "                       --fail-first, if given)\n"
@@ -220,6 +222,7 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         OPT_STATUS,
         OPT_FAIL_FIRST,
         OPT_RETRY_AFTER,
+        OPT_BODY,
         OPT_DELAY,
         OPT_DROP,
         OPT_JSON,
@@ -231,6 +234,7 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         {"status", required_argument, NULL, OPT_STATUS},
         {"fail-first", required_argument, NULL, OPT_FAIL_FIRST},
         {"retry-after", required_argument, NULL, OPT_RETRY_AFTER},
+        {"body", required_argument, NULL, OPT_BODY},
         {"delay", required_argument, NULL, OPT_DELAY},
         {"drop", no_argument, NULL, OPT_DROP},
         {"json", no_argument, NULL, OPT_JSON},
@@ -268,6 +272,9 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
                 fprintf(stderr, "receive: --fail-first %s: must be a number >= 0\n", optarg);
                 return -1;
             }
+            break;
+        case OPT_BODY:
+            opts->body = optarg;
             break;
         case OPT_RETRY_AFTER:
             for (const char *p = optarg; *p != '\0'; p++) {
@@ -569,7 +576,9 @@ static enum MHD_Result respond(const struct receiver *rv, struct MHD_Connection 
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
-    resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    const char *body = rv->opts->body;
+    resp = MHD_create_response_from_buffer(body != NULL ? strlen(body) : 0, (void *)body,
+                                           MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         return MHD_NO;
     }

@@ -277,16 +277,10 @@ static void test_round_trip_compact_and_append(void **state)
 }
 
 /*
- * KNOWN BUG (delivery.c, delivery_from_record): the body is rebuilt with
- * json_dumps(event, JSON_COMPACT | ...), not taken from the record's bytes,
- * so every retry (retry.c reads parked deliveries with delivery_from_record,
- * deliver.c POSTs dl->body) sends different bytes from attempt 1 whenever
- * the original was not in jansson's compact form: whitespace dropped,
- * "\u00e9" turned into raw UTF-8, "\/" into "/", 0.1 into
- * 0.10000000000000001, 1e2 into 100.0.  DESIGN section 3: "Anything else in
- * the record is passed through untouched"; section 4: body = the Event
- * object.  Expected: dl->body byte-identical to the original after any
- * number of trips.  Fails until fixed.
+ * A retry POSTs the very bytes of the first attempt: the body read back
+ * from a delay record is the original Event byte for byte, whatever its
+ * whitespace, escapes ("\u00e9", "\/") and number forms (0.1, 1e2), not a
+ * re-serialisation (DESIGN sections 3 and 4).
  */
 static void test_round_trip_body_bytes(void **state)
 {
@@ -302,7 +296,6 @@ static void test_round_trip_body_bytes(void **state)
     if (!same) {
         print_error("body after the round trip:\n%s\noriginal:\n%s\n", back->body->data, seed_body);
     }
-    /* Free first so that the expected failure leaks nothing under valgrind. */
     free(rec);
     delivery_destroy(back);
     delivery_destroy(dl);
@@ -310,12 +303,9 @@ static void test_round_trip_body_bytes(void **state)
 }
 
 /*
- * KNOWN BUG (delivery.c, record_object / delivery_from_record): a delivery
- * with no source (source_topic NULL, e.g. one not made by the router) is
- * written with "source": {"topic": null, ...}, which delivery_from_record
- * refuses ("source: Expected string, got null"): a record this module wrote
- * cannot be read back.  Latent today (router.c always sets the source).
- * Expected: from_record accepts every record to_record writes.
+ * A delivery with no source (source_topic NULL: one not made by the
+ * router) is written with "source": {"topic": null, ...} and read back:
+ * delivery_from_record accepts every record delivery_to_record writes.
  */
 static void test_round_trip_minimal(void **state)
 {
@@ -337,7 +327,7 @@ static void test_round_trip_minimal(void **state)
     free(rec);
     if (back == NULL) {
         print_error("from_record refused its own record: %s\n", err);
-        delivery_destroy(dl); /* the expected failure leaks nothing */
+        delivery_destroy(dl);
         fail();
     }
     assert_string_equal(back->id, dl->id);
@@ -602,13 +592,9 @@ static void test_attempts(void **state)
 }
 
 /*
- * KNOWN BUG (delivery.c, delivery_add_attempt + record_object): the error
- * text is cut at ATTEMPT_ERROR_MAX bytes with xstrndup, which can split a
- * UTF-8 character; json_pack then fails for that attempt and
- * json_array_append_new(attempts, NULL) silently drops it, so the record
- * (and every retry read back from it) loses one attempt and numbers the
- * following ones wrongly.  Expected: the attempt is kept (error cut on a
- * character boundary, or escaped).  Fails until fixed.
+ * An error text cut at ATTEMPT_ERROR_MAX bytes is cut on a UTF-8 character
+ * boundary: a split character would make the attempt invalid JSON, and the
+ * record (and every retry read back from it) would lose that attempt.
  */
 static void test_attempt_error_utf8_cut(void **state)
 {
@@ -636,7 +622,6 @@ static void test_attempt_error_utf8_cut(void **state)
     if (kept != 3) {
         print_error("record keeps %zu of 3 attempts: %s\n", kept, rec);
     }
-    /* Free first so that the expected failure leaks nothing under valgrind. */
     json_decref(root);
     free(rec);
     delivery_destroy(dl);
@@ -690,8 +675,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_compact_and_append),
-        cmocka_unit_test(test_round_trip_body_bytes), /* fails: known bug in delivery.c */
-        cmocka_unit_test(test_round_trip_minimal),    /* fails: known bug in delivery.c */
+        cmocka_unit_test(test_round_trip_body_bytes),
+        cmocka_unit_test(test_round_trip_minimal),
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_refuses_not_json),
         cmocka_unit_test(test_refuses_wrong_version),
@@ -699,7 +684,7 @@ int main(void)
         cmocka_unit_test(test_refuses_ill_typed_fields),
         cmocka_unit_test(test_refuses_malformed_attempts),
         cmocka_unit_test(test_attempts),
-        cmocka_unit_test(test_attempt_error_utf8_cut), /* fails: known bug in delivery.c */
+        cmocka_unit_test(test_attempt_error_utf8_cut),
         cmocka_unit_test(test_payload_refcount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

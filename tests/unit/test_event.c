@@ -411,13 +411,9 @@ static void test_top_level_array(void **state)
 }
 
 /*
- * KNOWN BUG (event.c, event_parse): json_loadb is called without
- * JSON_DECODE_ANY, so a top-level string, number, null or boolean (valid
- * JSON, just not an object) is reported as "not valid JSON: '[' or '{'
- * expected near ..." and the "record must be a JSON object, got %s" branch
- * is only reachable for arrays.  The record is still refused (checked
- * first); the message check below documents the expected text and fails
- * until event.c is fixed.
+ * A top-level string, number, null or boolean is valid JSON but not an
+ * Event: it is refused as "record must be a JSON object, got ...", not as
+ * invalid JSON (event_parse loads with JSON_DECODE_ANY).
  */
 static void test_top_level_scalar(void **state)
 {
@@ -568,7 +564,7 @@ int main(void)
         cmocka_unit_test(test_empty_event_type),
         cmocka_unit_test(test_not_uuid),
         cmocka_unit_test(test_top_level_array),
-        cmocka_unit_test(test_top_level_scalar), /* fails: known bug in event.c */
+        cmocka_unit_test(test_top_level_scalar),
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_invalid_utf8),
