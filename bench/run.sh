@@ -22,7 +22,7 @@
 # BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
 # BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
 # BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
-# BENCH_RUNS ("throughput latency", or either alone), BENCH_PERF=1 (perf
+# BENCH_RUNS ("throughput latency routing", or any of them), BENCH_PERF=1 (perf
 # record -g on the bridge during the throughput runs; the figures of those
 # runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
 # BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
@@ -57,7 +57,7 @@ PERF=${BENCH_PERF:-}
 # Extra librdkafka properties for the throughput runs ("name=value ..."), to
 # compare settings.
 EXTRA_PROPS=${BENCH_PROPERTIES:-}
-RUNS=${BENCH_RUNS:-throughput latency}
+RUNS=${BENCH_RUNS:-throughput latency routing}
 RESULTS=build/bench-results.md
 MOCK_PARTITION_BYTES=5242880 # rdkafka_mock.c: max_size of a partition's log
 TARGET_RATE=40000
@@ -149,7 +149,7 @@ cpu_ticks() {
 
 # ---- checks -------------------------------------------------------------
 
-for f in "$BIN" "$HELPERS/loadgen"; do
+for f in "$BIN" "$HELPERS/loadgen" "$HELPERS/routebench"; do
     [ -x "$f" ] || die "$f is missing: run make all"
 done
 if [ ! -x "$HELPERS/mockkafka" ]; then
@@ -490,6 +490,13 @@ for k in $KS; do
 done
 case " $RUNS " in *" throughput "*) for k in $KS; do throughput "$k"; done ;; esac
 case " $RUNS " in *" latency "*) for k in $KS; do latency "$k"; done ;; esac
+ROUTING=""
+case " $RUNS " in *" routing "*)
+    say "routing: registry_match with 10 and with 100,000 endpoints (tests/helpers/routebench)"
+    ROUTING=$("$HELPERS/routebench") || die "routebench failed"
+    echo "$ROUTING" | sed 's/^/  /'
+    ;;
+esac
 stop "$NGINX_PID" 10
 
 # ---- results ------------------------------------------------------------
@@ -553,6 +560,10 @@ txt() { # rows as padded text
         "quantiles estimated from fixed buckets"
     echo
     md
+    if [ -n "$ROUTING" ]; then
+        echo
+        echo "$ROUTING" | sed 's/^/- /'
+    fi
 } >"$RESULTS"
 
 say "results (also in $RESULTS)"
