@@ -1,0 +1,171 @@
+/*
+ * test_endpoint: the endpoints-topic record (DESIGN section 3) as
+ * endpoint_from_json reads it and endpoint_to_json writes it: every field's
+ * rule, the key/id agreement, secrets never quoted in a message and shown
+ * only as fingerprints.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "endpoint.h"
+
+#define ACC "0b98ef2c-f739-45f1-81e3-b2def2bb868f"
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+static struct endpoint *parse(const char *key, const char *json, char *err, size_t size)
+{
+    err[0] = '\0';
+    return endpoint_from_json(key, json, strlen(json), err, size);
+}
+
+static void test_full_record(void **state)
+{
+    (void)state;
+    char err[512];
+    struct endpoint *ep =
+        parse("crm",
+              "{\"id\":\"crm\",\"accountId\":\"" ACC "\",\"url\":\"https://hooks.example.com/r\","
+              "\"eventTypes\":[\"Subscribe\",\"Unsubscribe\"],\"secrets\":[\"" SECRET "\"],"
+              "\"enabled\":false,\"description\":\"CRM\",\"futureField\":{\"x\":1}}",
+              err, sizeof(err));
+    if (ep == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_string_equal(ep->id, "crm");
+    assert_string_equal(ep->account_id, ACC);
+    assert_string_equal(ep->url, "https://hooks.example.com/r");
+    assert_int_equal(ep->n_event_types, 2);
+    assert_string_equal(ep->event_types[1], "Unsubscribe");
+    assert_int_equal(ep->n_secrets, 1);
+    assert_false(ep->enabled);
+    assert_string_equal(ep->description, "CRM");
+
+    /* Written back with the secrets (to produce) or fingerprints (to show). */
+    json_t *with = endpoint_to_json(ep, 1);
+    char *text = json_dumps(with, JSON_COMPACT);
+    struct endpoint *again = parse("crm", text, err, sizeof(err));
+    assert_non_null(again);
+    assert_string_equal(again->secrets[0], SECRET);
+    assert_false(again->enabled);
+    free(text);
+    json_decref(with);
+    endpoint_unref(again);
+    json_t *shown = endpoint_to_json(ep, 0);
+    text = json_dumps(shown, JSON_COMPACT);
+    assert_null(strstr(text, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert_non_null(strstr(text, "\"secretFingerprints\":[\"sha256:"));
+    free(text);
+    json_decref(shown);
+    endpoint_unref(ep);
+}
+
+/* Defaults: enabled, no secrets, no description; the id may come from the
+ * key alone, or from "id" alone when there is no key (the put command). */
+static void test_defaults_and_id(void **state)
+{
+    (void)state;
+    char err[512];
+    struct endpoint *ep =
+        parse("k1", "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}", err,
+              sizeof(err));
+    assert_non_null(ep);
+    assert_string_equal(ep->id, "k1");
+    assert_true(ep->enabled);
+    assert_int_equal(ep->n_secrets, 0);
+    assert_null(ep->description);
+    endpoint_unref(ep);
+    ep = parse(NULL,
+               "{\"id\":\"x\",\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}",
+               err, sizeof(err));
+    assert_non_null(ep);
+    assert_string_equal(ep->id, "x");
+    endpoint_unref(ep);
+}
+
+struct bad {
+    const char *key;
+    const char *json;
+    const char *why;
+};
+
+static void test_invalid_records(void **state)
+{
+    (void)state;
+    static const struct bad bad[] = {
+        {"a", "not json", "not valid JSON"},
+        {"a", "[1,2]", "must be a JSON object"},
+        {"a", "{\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}", "\"accountId\" is missing"},
+        {"a", "{\"accountId\":\"*\",\"eventTypes\":[\"*\"]}", "\"url\" is missing"},
+        {"a", "{\"accountId\":\"*\",\"url\":\"http://h/\"}", "\"eventTypes\" is missing"},
+        {NULL, "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}",
+         "\"id\" is missing"},
+        {"a", "{\"id\":\"b\",\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}",
+         "not the record's key"},
+        {"a b", "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}", "id:"},
+        {"a", "{\"accountId\":\"nope\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}",
+         "accountId: \"nope\" is not a UUID"},
+        {"a", "{\"accountId\":7,\"url\":\"http://h/\",\"eventTypes\":[\"*\"]}",
+         "\"accountId\" must be a string"},
+        {"a", "{\"accountId\":\"*\",\"url\":\"ftp://h/\",\"eventTypes\":[\"*\"]}", "url:"},
+        {"a", "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[]}",
+         "\"eventTypes\" is empty"},
+        {"a", "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\",\"Subscribe\"]}",
+         "mixed with other event types"},
+        {"a", "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"\"]}",
+         "\"eventTypes\"[0]"},
+        {"a", "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":\"Subscribe\"}",
+         "must be a list of strings"},
+        {"a",
+         "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"],\"secrets\":"
+         "[\"whsec_not base64 at all\"]}",
+         "\"secrets\"[0]: secret is not valid base64"},
+        {"a",
+         "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"],\"secrets\":"
+         "[\"plainpassword\"]}",
+         "does not start with \"whsec_\""},
+        {"a",
+         "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"],\"enabled\":\"no\"}",
+         "\"enabled\" must be true or false"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[512];
+        struct endpoint *ep = parse(bad[i].key, bad[i].json, err, sizeof(err));
+        if (ep != NULL || strstr(err, bad[i].why) == NULL) {
+            endpoint_unref(ep);
+            fail_msg("%s: message \"%s\" (expected one with \"%s\")", bad[i].json, err, bad[i].why);
+        }
+        /* No message quotes a secret. */
+        assert_null(strstr(err, "plainpassword"));
+        assert_null(strstr(err, "not base64 at all"));
+    }
+}
+
+static void test_fingerprint(void **state)
+{
+    (void)state;
+    char a[ENDPOINT_FINGERPRINT_LEN], b[ENDPOINT_FINGERPRINT_LEN], c[ENDPOINT_FINGERPRINT_LEN];
+    endpoint_secret_fingerprint(SECRET, a);
+    endpoint_secret_fingerprint(SECRET, b);
+    endpoint_secret_fingerprint("whsec_c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Qtb25seQ==", c);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), ENDPOINT_FINGERPRINT_LEN - 1);
+    assert_int_equal(strncmp(a, "sha256:", 7), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_record),
+        cmocka_unit_test(test_defaults_and_id),
+        cmocka_unit_test(test_invalid_records),
+        cmocka_unit_test(test_fingerprint),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
