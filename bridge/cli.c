@@ -115,6 +115,26 @@ int cli_produce(struct cli_producer *p, const char *topic, const void *key, size
     return 0;
 }
 
+int cli_produce_with_header(struct cli_producer *p, const char *topic, const void *key,
+                            size_t key_len, const void *value, size_t len, const char *hname,
+                            const char *hvalue, char *errstr, size_t errstr_size)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hdrs, hname, -1, hvalue, -1);
+    void *v = (void *)value; /* RD_KAFKA_MSG_F_COPY: librdkafka copies it */
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(v, len),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK),
+        RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(hdrs);
+        util_errf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
+        return -1;
+    }
+    rd_kafka_poll(p->rk, 0);
+    return 0;
+}
+
 long cli_producer_flush(struct cli_producer *p, int64_t timeout_ms)
 {
     if (rd_kafka_flush(p->rk, (int)timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {

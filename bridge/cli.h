@@ -50,6 +50,11 @@ int cli_produce(struct cli_producer *p, const char *topic, const void *key, size
                 const void *value, size_t len, void *record_opaque, char *errstr,
                 size_t errstr_size) WB_MUST_CHECK;
 
+/* cli_produce with one header. */
+int cli_produce_with_header(struct cli_producer *p, const char *topic, const void *key,
+                            size_t key_len, const void *value, size_t len, const char *hname,
+                            const char *hvalue, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+
 /* Waits up to timeout_ms for every queued record's acknowledgement.
  * Returns how many failed (reported through the callback), counting those
  * still unacknowledged at the deadline. */

@@ -19,6 +19,8 @@
 
 #include <curl/curl.h>
 
+#include "cmd_attempts.h"
+#include "cmd_dlq.h"
 #include "cmd_endpoints.h"
 #include "cmd_produce.h"
 #include "cmd_sendtest.h"
@@ -53,6 +55,10 @@ static void usage(FILE *fp)
             "  check-config -c FILE   validate a config file and print a summary\n"
             "  endpoints list|put|delete -c FILE\n"
             "                         the endpoints topic: list, add or change, remove\n"
+            "  dlq list|show|stats|replay -c FILE\n"
+            "                         inspect and replay the dead-letter topic\n"
+            "  attempts EVENT_ID -c FILE\n"
+            "                         every attempt made for one event, and the latest response\n"
             "  produce -c FILE [--file F] [--check]\n"
             "                         check events (one JSON per line) and produce them\n"
             "  send-test -c FILE (--endpoint ID | --url URL)\n"
@@ -348,6 +354,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "endpoints") == 0) {
         return cmd_endpoints_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "dlq") == 0) {
+        return cmd_dlq_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "attempts") == 0) {
+        return cmd_attempts_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "produce") == 0) {
         return cmd_produce_main(argc - 1, argv + 1);

@@ -33,6 +33,8 @@
     X(dead_disabled, "Dead letters with reason endpoint_disabled")                                 \
     X(produce_retries, "Produce attempts that failed and were retried")                            \
     X(delay_records_invalid, "Delay-topic records that were not delivery records")                 \
+    X(attempt_records_dropped, "Attempt records not written (producer queue full, or Kafka "       \
+                               "refused them); deliveries are not affected")                       \
     X(registry_records_applied, "Endpoints-topic records applied to the registry")                 \
     X(registry_records_invalid, "Endpoints-topic records skipped because they did not validate")
 

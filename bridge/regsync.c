@@ -267,11 +267,13 @@ int regsync_start(struct regsync **rsp, const struct conf *conf, const char *boo
     /* librdkafka wants a group.id for assign(); no member ever joins it and
      * nothing is committed to it. */
     snprintf(group, sizeof(group), "%s-registry", conf->kafka.group_id);
-    const char *const props[] = {
-        "group.id", group, "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-        "enable.partition.eof", "true", "auto.offset.reset", "earliest",
-        /* Updates show within a tenth of a second. */
-        "fetch.wait.max.ms", "100", "queued.max.messages.kbytes", "4096", NULL};
+    const char *const props[] = {"group.id", group, "enable.auto.commit", "false",
+                                 "enable.auto.offset.store", "false", "enable.partition.eof",
+                                 "true", "auto.offset.reset", "earliest",
+                                 /* Updates show within a tenth of a second. */
+                                 "fetch.wait.max.ms", "100", "queued.max.messages.kbytes", "4096",
+                                 /* Reading the topic must not create it. */
+                                 "allow.auto.create.topics", "false", NULL};
     for (const char *const *kv = props; *kv != NULL; kv += 2) {
         if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
             goto out;
