@@ -26,7 +26,8 @@
 # record -g on the bridge during the throughput runs; the figures of those
 # runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
 # BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
-# properties for the throughput runs, "name=value ...").
+# properties for the throughput runs, "name=value ..."), BENCH_ATTEMPTS_LOG
+# (on, or off to measure the delivery path without the attempts log).
 set -u
 BIN=${1:-build/webhook-bridge}
 OBJDIR=${2:-build/release}
@@ -57,6 +58,9 @@ PERF=${BENCH_PERF:-}
 # Extra librdkafka properties for the throughput runs ("name=value ..."), to
 # compare settings.
 EXTRA_PROPS=${BENCH_PROPERTIES:-}
+# The attempts log (one Kafka record per attempt): on, as by default, or off
+# to measure the delivery path alone.
+ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
 RUNS=${BENCH_RUNS:-throughput latency routing}
 RESULTS=build/bench-results.md
 MOCK_PARTITION_BYTES=5242880 # rdkafka_mock.c: max_size of a partition's log
@@ -261,7 +265,10 @@ write_conf() {
     props=""
     for p in "$@"; do props="$props${props:+, }\"$p\""; done
     {
-        echo "kafka = { brokers = \"$BOOT\"; create_topics = false; properties = [ $props ]; };"
+        attempts_topic=webhook-attempts
+        [ "$ATTEMPTS_LOG" = off ] && attempts_topic=""
+        echo "kafka = { brokers = \"$BOOT\"; create_topics = false; properties = [ $props ];"
+        echo "          topics = { attempts = \"$attempts_topic\"; }; };"
         echo "delivery = { allow_private_networks = true; workers = 2; max_in_flight = $MAX_IN_FLIGHT;"
         echo "             endpoint_max_in_flight = $EP_MAX; };"
         echo "admin = { listen = \"127.0.0.1:$(free_port)\"; };"
@@ -552,7 +559,7 @@ txt() { # rows as padded text
     echo "- Kafka: tests/helpers/mockkafka (librdkafka mock cluster), 1 broker, $PARTS partitions;" \
         "events of $(sed -n 's/.*event_bytes=\([0-9]*\).*/\1/p' "$T"/*/loadgen.out 2>/dev/null | head -1) bytes, $ACCOUNTS account keys"
     echo "- load average before the runs: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- bridge: workers=2, max_in_flight=$MAX_IN_FLIGHT, endpoint_max_in_flight=$EP_MAX"
+    echo "- bridge: workers=2, max_in_flight=$MAX_IN_FLIGHT, endpoint_max_in_flight=$EP_MAX, attempts log $ATTEMPTS_LOG"
     echo "- steady rate: middle 80% of the time from first to last delivery, nginx request counter sampled every 0.2 s"
     echo "- CPU: bridge utime+stime over the whole run / deliveries; RSS: VmHWM before SIGTERM"
     echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \

@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "attempts.h"
 #include "cmd_attempts.h"
 #include "cmd_dlq.h"
 #include "cmd_endpoints.h"
@@ -231,6 +232,10 @@ static int cmd_run(int argc, char **argv)
         log_error("producer: %s", errstr);
         goto out;
     }
+    if (attempts_start(&pl.attempts, conf, bootstrap, errstr, sizeof(errstr)) != 0) {
+        log_error("attempts log: %s", errstr);
+        goto out;
+    }
     struct deliver_opts dopts = {
         .workers = conf->delivery.workers,
         .endpoint_max_in_flight = conf->delivery.endpoint_max_in_flight,
@@ -295,6 +300,7 @@ static int cmd_run(int argc, char **argv)
     int64_t next_stats = util_mono_ms() + STATS_INTERVAL_MS;
     while (!atomic_load(&stopping) && !atomic_load(&kafka_fatal)) {
         usleep(100 * 1000);
+        attempts_poll(pl.attempts);
         if (util_mono_ms() >= next_stats) {
             log_stats(&pl, "stats");
             next_stats += STATS_INTERVAL_MS;
@@ -319,6 +325,11 @@ out:
             log_warn("shutdown: %ld records not acknowledged; their events are consumed again",
                      left);
         }
+    }
+    if (pl.attempts != NULL) {
+        log_info("shutdown: flushing the attempts log");
+        attempts_stop(pl.attempts, util_mono_ms() + 5000);
+        pl.attempts = NULL;
     }
     log_info("shutdown: storing offsets and leaving the groups");
     consumer_close(events);

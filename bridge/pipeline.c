@@ -129,7 +129,7 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
     metrics_inc(M_attempts);
     if (a != NULL) {
         metrics_observe(H_attempt_duration, a->duration_ms);
-        attempts_log(pl->producer, pl->conf, dl);
+        attempts_log(pl->attempts, dl);
     }
     if (dl->outcome == OUTCOME_SUCCESS) {
         metrics_inc(M_deliveries_succeeded);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct attempts;
 struct conf;
 struct delivery;
 struct deliver;
@@ -26,7 +27,8 @@ struct pipeline {
     const struct registry *registry;
     struct producer *producer;
     struct deliver *deliver;
-    atomic_long in_flight; /* deliveries handed to the pipeline, not yet ended */
+    struct attempts *attempts; /* NULL when the attempts log is off */
+    atomic_long in_flight;     /* deliveries handed to the pipeline, not yet ended */
 };
 
 /* An attempt now; the pipeline owns dl from here. */

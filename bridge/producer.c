@@ -46,9 +46,6 @@ struct producer {
     pthread_t thread;
     atomic_int running;
     atomic_long outstanding;
-    atomic_long lossy_outstanding;   /* producer_send_lossy records not yet reported */
-    _Atomic int64_t lossy_warned_ms; /* last drop warning (mono ms) */
-    atomic_long lossy_suppressed;
     int64_t last_warn_ms; /* poll thread (delivery reports) only */
     long suppressed;      /* poll thread only */
     pthread_mutex_t lock; /* protects retry_head */
@@ -104,33 +101,11 @@ static void produce(struct producer *p, struct pmsg *m)
     }
 }
 
-/* Counts a dropped lossy record; one warning per 10 s says how many. */
-static void lossy_dropped(struct producer *p, const char *topic, const char *why)
-{
-    metrics_inc(M_attempt_records_dropped);
-    int64_t now = util_mono_ms();
-    int64_t last = atomic_load(&p->lossy_warned_ms);
-    if (now - last >= 10000 && atomic_compare_exchange_strong(&p->lossy_warned_ms, &last, now)) {
-        log_json(LVL_WARN, "attempt records dropped (deliveries are not affected)",
-                 json_pack("{s:s, s:s, s:I}", "topic", topic, "error", why, "suppressed",
-                           (json_int_t)atomic_exchange(&p->lossy_suppressed, 0)));
-    } else {
-        atomic_fetch_add(&p->lossy_suppressed, 1);
-    }
-}
-
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     (void)rk;
     struct producer *p = opaque;
     struct pmsg *m = rkm->_private;
-    if (m == NULL) { /* a lossy record */
-        if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            lossy_dropped(p, rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
-        }
-        atomic_fetch_sub(&p->lossy_outstanding, 1);
-        return;
-    }
     if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         finish(p, m, 1);
         return;
@@ -269,22 +244,6 @@ void producer_send(struct producer *p, const char *topic, const char *key, char 
     produce(p, m);
 }
 
-int producer_send_lossy(struct producer *p, const char *topic, const char *key, size_t key_len,
-                        char *value, size_t len)
-{
-    atomic_fetch_add(&p->lossy_outstanding, 1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        atomic_fetch_sub(&p->lossy_outstanding, 1);
-        free(value);
-        lossy_dropped(p, topic, rd_kafka_err2str(err));
-        return -1;
-    }
-    return 0;
-}
-
 long producer_outstanding(const struct producer *p)
 {
     return atomic_load(&p->outstanding);
@@ -294,8 +253,7 @@ long producer_flush(struct producer *p, int64_t deadline_ms)
 {
     /* Only the poll thread serves delivery reports (rd_kafka_flush would
      * serve them here too): wait for it. */
-    while ((atomic_load(&p->outstanding) > 0 || atomic_load(&p->lossy_outstanding) > 0) &&
-           util_mono_ms() < deadline_ms) {
+    while (atomic_load(&p->outstanding) > 0 && util_mono_ms() < deadline_ms) {
         usleep(10 * 1000);
     }
     return atomic_load(&p->outstanding);

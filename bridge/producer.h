@@ -37,15 +37,6 @@ int producer_start(struct producer **pp, const struct conf *conf, const char *bo
 void producer_send(struct producer *p, const char *topic, const char *key, char *value, size_t len,
                    producer_done_cb *done, void *arg, ...) __attribute__((sentinel));
 
-/* Produces value (ownership taken) without ever blocking, waiting or
- * retrying: for records whose loss is tolerable (the attempts log), never
- * for a delivery.  Returns 0 when queued; -1 when librdkafka refused it at
- * once (its queue full), the value freed.  A queued record that fails later
- * is dropped too.  Drops are counted (attempt_records_dropped) and warned
- * about at most every 10 s.  Any thread. */
-int producer_send_lossy(struct producer *p, const char *topic, const char *key, size_t key_len,
-                        char *value, size_t len);
-
 /* Waits until everything handed over is durable or deadline_ms
  * (util_mono_ms clock) passes.  Returns the number of records still
  * outstanding.  Thread: main. */

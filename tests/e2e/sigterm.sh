@@ -35,7 +35,7 @@ check "the deliveries not yet started were parked, not abandoned" test "${parked
 check "they are on webhook-delay-0s, due at once" \
     test "$(consume webhook-delay-0s | jq -r '.payload | fromjson | .eventId' | sort -u | wc -l)" -eq "$parked"
 check "the stop was logged stage by stage" \
-    sh -c "grep -c '\"msg\":\"shutdown: ' $T/bridge.err | grep -qx 5"
+    sh -c "grep -c '\"msg\":\"shutdown: ' $T/bridge.err | grep -qx 6"
 
 start_bridge bridge "$T/bridge.conf"
 check "after the restart every event reached the endpoint (40)" \
