@@ -327,7 +327,8 @@ static const struct conf_row conf_rows[] = {
      .check = check_listen,
      .expect = "host:port with a port from 1 to 65535 ([addr]:port for IPv6)",
      .env = "WEBHOOK_BRIDGE_ADMIN_LISTEN",
-     .help = "Address of the admin server; 0.0.0.0:8080 in a container."},
+     .help = "Address of the admin server (/healthz, /readyz, /metrics); 0.0.0.0:8080 in a "
+             "container; port 0 picks a free port, logged at start (tests)."},
 
     {.path = "log", .type = CT_GROUP, .help = "Logging (JSON lines on stderr)."},
     {.path = "log.level",
@@ -1449,8 +1450,8 @@ static int check_event_type(const char *value, char *errstr, size_t errstr_size)
 
 static int check_listen(const char *value, char *errstr, size_t errstr_size)
 {
-    static const char expect[] = "expected host:port with a port from 1 to 65535, e.g. "
-                                 "\"127.0.0.1:8080\" or \"[::1]:8080\"";
+    static const char expect[] = "expected host:port with a port from 0 (any free port) to "
+                                 "65535, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"";
     const char *colon = strrchr(value, ':');
     size_t host_len = colon != NULL ? (size_t)(colon - value) : 0;
     long port = 0;
@@ -1481,7 +1482,7 @@ static int check_listen(const char *value, char *errstr, size_t errstr_size)
         }
         port = port * 10 + (*p - '0');
     }
-    if (port < 1 || port > 65535) {
+    if (port > 65535) {
         util_errf(errstr, errstr_size, "\"%s\" has port %ld (%s)", value, port, expect);
         return -1;
     }

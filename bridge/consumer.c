@@ -29,6 +29,13 @@ struct consumer {
     pthread_t thread;
     atomic_int running;
     atomic_int n_assigned;
+    atomic_int joined;            /* a rebalance has completed (even with nothing) */
+    _Atomic int64_t heartbeat_ms; /* the loop's last turn (mono ms) */
+
+    /* From librdkafka's statistics (its thread), read by the admin server. */
+    pthread_mutex_t stats_lock;
+    json_t *lags;                              /* [{"topic","partition","lag"}], stats_lock */
+    atomic_int kafka_up;                       /* some broker connection is UP */
     rd_kafka_topic_partition_list_t *assigned; /* current assignment */
     rd_kafka_topic_partition_list_t *held;     /* partitions paused by the handler */
     int bp_paused;                             /* paused for backpressure */
@@ -179,6 +186,55 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
     }
     atomic_store(&c->n_assigned, c->assigned->cnt);
+    atomic_store(&c->joined, 1);
+}
+
+/* librdkafka's statistics (JSON, every statistics.interval.ms, on its own
+ * thread): the lag of each assigned partition and whether a broker is up. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    struct consumer *c = opaque;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    if (root == NULL) {
+        return 0;
+    }
+    int up = 0;
+    const char *name;
+    json_t *b;
+    json_object_foreach(json_object_get(root, "brokers"), name, b)
+    {
+        if (json_is_string(json_object_get(b, "state")) &&
+            strcmp(json_string_value(json_object_get(b, "state")), "UP") == 0) {
+            up = 1;
+        }
+    }
+    atomic_store(&c->kafka_up, up);
+    json_t *lags = json_array();
+    const char *topic;
+    json_t *t;
+    json_object_foreach(json_object_get(root, "topics"), topic, t)
+    {
+        const char *pid;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), pid, p)
+        {
+            json_int_t part = json_integer_value(json_object_get(p, "partition"));
+            json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+            /* Partitions not assigned here report -1; "-1" is the UA one. */
+            if (part < 0 || lag < 0 || !json_is_true(json_object_get(p, "desired"))) {
+                continue;
+            }
+            json_array_append_new(
+                lags, json_pack("{s:s, s:I, s:I}", "topic", topic, "partition", part, "lag", lag));
+        }
+    }
+    pthread_mutex_lock(&c->stats_lock);
+    json_decref(c->lags);
+    c->lags = lags;
+    pthread_mutex_unlock(&c->stats_lock);
+    json_decref(root);
+    return 0; /* librdkafka frees json */
 }
 
 static void *consumer_main(void *arg)
@@ -186,6 +242,7 @@ static void *consumer_main(void *arg)
     struct consumer *c = arg;
     int64_t wait_ms = 100;
     while (atomic_load(&c->running) && !atomic_load(&kafka_fatal)) {
+        atomic_store(&c->heartbeat_ms, util_mono_ms());
         if (backpressure(c)) {
             struct timespec ts = {0, BP_SLEEP_MS * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -265,6 +322,11 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
     if (kafka_conf_set(kconf, "fetch.max.bytes", "8388608", errstr, errstr_size) != 0) {
         goto fail;
     }
+    /* Statistics every 2 s: consumer lag for /metrics, broker state for
+     * /readyz. */
+    if (kafka_conf_set(kconf, "statistics.interval.ms", "2000", errstr, errstr_size) != 0) {
+        goto fail;
+    }
     for (const char *const *kv = opts->extra; kv != NULL && *kv != NULL; kv += 2) {
         if (kafka_conf_set(kconf, kv[0], kv[1], errstr, errstr_size) != 0) {
             goto fail;
@@ -290,9 +352,13 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
     c->assigned = rd_kafka_topic_partition_list_new(8);
     c->held = rd_kafka_topic_partition_list_new(8);
     rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
+    rd_kafka_conf_set_stats_cb(kconf, stats_cb);
+    pthread_mutex_init(&c->stats_lock, NULL);
+    atomic_init(&c->heartbeat_ms, util_mono_ms());
     rd_kafka_conf_set_opaque(kconf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, (size_t)errstr_size);
     if (c->rk == NULL) {
+        pthread_mutex_destroy(&c->stats_lock);
         offsets_destroy(c->offsets);
         rd_kafka_topic_partition_list_destroy(c->assigned);
         rd_kafka_topic_partition_list_destroy(c->held);
@@ -350,6 +416,8 @@ void consumer_close(struct consumer *c)
         log_warn("%s: close: %s", c->name, rd_kafka_err2str(err));
     }
     rd_kafka_destroy(c->rk);
+    json_decref(c->lags);
+    pthread_mutex_destroy(&c->stats_lock);
     offsets_destroy(c->offsets);
     rd_kafka_topic_partition_list_destroy(c->assigned);
     rd_kafka_topic_partition_list_destroy(c->held);
@@ -360,6 +428,30 @@ void consumer_close(struct consumer *c)
 struct offsets *consumer_offsets(struct consumer *c)
 {
     return c->offsets;
+}
+
+int consumer_joined(const struct consumer *c)
+{
+    return atomic_load(&((struct consumer *)c)->joined);
+}
+
+int64_t consumer_heartbeat(const struct consumer *c)
+{
+    return atomic_load(&((struct consumer *)c)->heartbeat_ms);
+}
+
+int consumer_kafka_up(const struct consumer *c)
+{
+    return atomic_load(&((struct consumer *)c)->kafka_up);
+}
+
+json_t *consumer_lags(const struct consumer *c)
+{
+    struct consumer *m = (struct consumer *)c;
+    pthread_mutex_lock(&m->stats_lock);
+    json_t *copy = m->lags != NULL ? json_deep_copy(m->lags) : json_array();
+    pthread_mutex_unlock(&m->stats_lock);
+    return copy;
 }
 
 int consumer_assigned(const struct consumer *c)

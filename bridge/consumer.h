@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "util.h"
@@ -60,5 +61,19 @@ void consumer_unhold(struct consumer *c, const char *topic, int32_t partition);
 
 /* 1 once the group has assigned this member at least one partition. */
 int consumer_assigned(const struct consumer *c);
+
+/* 1 once a rebalance has completed for this member, even one that gave it
+ * no partition (more replicas than partitions: idle, legitimately).
+ * Any thread. */
+int consumer_joined(const struct consumer *c);
+
+/* util_mono_ms() of the poll loop's last turn.  Any thread. */
+int64_t consumer_heartbeat(const struct consumer *c);
+
+/* From librdkafka's statistics (every statistics.interval.ms): 1 when a
+ * broker connection is up, and a new array of {"topic", "partition", "lag"}
+ * for the partitions assigned here (the caller decrefs).  Any thread. */
+int consumer_kafka_up(const struct consumer *c);
+json_t *consumer_lags(const struct consumer *c);
 
 #endif

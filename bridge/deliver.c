@@ -113,9 +113,10 @@ struct worker {
     pthread_t thread;
     bool thread_started;
     CURLM *multi;
-    int epfd;         /* the worker's sockets and evfd; -1 until created */
-    int evfd;         /* eventfd: "the queue has work" or "look at stopping" */
-    int64_t timer_ms; /* libcurl's timer (util_mono_ms clock), -1 when none */
+    int epfd;                     /* the worker's sockets and evfd; -1 until created */
+    int evfd;                     /* eventfd: "the queue has work" or "look at stopping" */
+    int64_t timer_ms;             /* libcurl's timer (util_mono_ms clock), -1 when none */
+    _Atomic int64_t heartbeat_ms; /* the loop's last turn (mono ms), for /healthz */
 
     pthread_mutex_t lock;
     bool lock_init;
@@ -1014,6 +1015,7 @@ static void *worker_main(void *arg)
         struct delivery *done_head = NULL;
         struct delivery *done_tail = NULL;
 
+        atomic_store(&w->heartbeat_ms, util_mono_ms());
         pthread_mutex_lock(&w->lock);
         struct delivery *batch = w->q_head;
         w->q_head = NULL;
@@ -1151,6 +1153,7 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
         w->d = d;
         w->index = i;
         w->timer_ms = -1;
+        atomic_init(&w->heartbeat_ms, util_mono_ms());
         int err = pthread_mutex_init(&w->lock, NULL);
         if (err != 0) {
             util_errf(errstr, errstr_size, "worker %d: mutex: %s", i, strerror(err));
@@ -1248,6 +1251,19 @@ void deliver_stop(struct deliver *d, int64_t deadline_ms)
     }
     stop_and_join(d, deadline_ms);
     deliver_free(d);
+}
+
+int64_t deliver_heartbeat(const struct deliver *d, int *worker)
+{
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < d->n_workers; i++) {
+        int64_t hb = atomic_load(&((struct deliver *)d)->workers[i].heartbeat_ms);
+        if (hb < oldest) {
+            oldest = hb;
+            *worker = i;
+        }
+    }
+    return oldest;
 }
 
 long deliver_in_flight(const struct deliver *d)

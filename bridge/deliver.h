@@ -57,6 +57,10 @@ void deliver_submit(struct deliver *d, struct delivery *dl);
  * returns.  Thread: main. */
 void deliver_stop(struct deliver *d, int64_t deadline_ms);
 
+/* util_mono_ms() of the oldest last loop turn among the workers, and which
+ * worker that is (a worker turns at least once a second).  Any thread. */
+int64_t deliver_heartbeat(const struct deliver *d, int *worker);
+
 /* Deliveries handed to the workers and not yet given to the callback. */
 long deliver_in_flight(const struct deliver *d);
 

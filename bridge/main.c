@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "admin.h"
 #include "attempts.h"
 #include "cmd_attempts.h"
 #include "cmd_dlq.h"
@@ -166,6 +167,8 @@ static int cmd_run(int argc, char **argv)
     struct kafka_creator *creator = NULL;
     struct registry *registry = NULL;
     struct regsync *regsync = NULL;
+    struct admin *admin = NULL;
+    char admin_addr[300] = "";
     struct netguard *guard = NULL;
     struct pipeline pl;
     struct retry *retry = NULL;
@@ -201,6 +204,14 @@ static int cmd_run(int argc, char **argv)
     log_json(LVL_INFO, "starting",
              json_pack("{s:s, s:s, s:s}", "version", WB_VERSION, "config", path, "librdkafka",
                        rd_kafka_version_str()));
+    /* First, so that probes answer (not ready yet) however long the start. */
+    if (admin_start(&admin, conf->admin.listen, admin_addr, sizeof(admin_addr), errstr,
+                    sizeof(errstr)) != 0) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    log_json(LVL_INFO, "admin server listening",
+             json_pack("{s:s, s:s}", "address", admin_addr, "paths", "/healthz /readyz /metrics"));
     if (conf->kafka.embedded) {
         if (kafka_cluster_start(&cluster, 1, bootstrap, sizeof(bootstrap), errstr,
                                 sizeof(errstr)) != 0) {
@@ -249,6 +260,7 @@ static int cmd_run(int argc, char **argv)
         log_error("delivery workers: %s", errstr);
         goto out;
     }
+    admin_set_pipeline(admin, &pl);
 
     /* No event is consumed before the registry has read the endpoints
      * topic to its end: a fresh replica would drop events for endpoints it
@@ -257,6 +269,7 @@ static int cmd_run(int argc, char **argv)
         log_error("registry: %s", errstr);
         goto out;
     }
+    admin_set_registry(admin, registry, regsync);
     log_json(LVL_INFO, "reading the endpoints topic before consuming events",
              json_pack("{s:s}", "topic", conf->kafka.endpoints_topic));
     int64_t waited_since = util_mono_ms(), next_note = waited_since + 10000;
@@ -292,10 +305,12 @@ static int cmd_run(int argc, char **argv)
         log_error("events consumer: %s", errstr);
         goto out;
     }
+    admin_set_consumers(admin, events, delay);
     log_json(LVL_INFO, "ready",
-             json_pack("{s:s, s:s, s:s, s:i, s:i}", "bootstrap", bootstrap, "events",
+             json_pack("{s:s, s:s, s:s, s:i, s:i, s:s}", "bootstrap", bootstrap, "events",
                        conf->kafka.events_topic, "delayTopics", regex, "endpoints",
-                       (int)registry_size(registry), "workers", conf->delivery.workers));
+                       (int)registry_size(registry), "workers", conf->delivery.workers, "admin",
+                       admin_addr));
 
     int64_t next_stats = util_mono_ms() + STATS_INTERVAL_MS;
     while (!atomic_load(&stopping) && !atomic_load(&kafka_fatal)) {
@@ -309,6 +324,14 @@ static int cmd_run(int argc, char **argv)
     rc = atomic_load(&kafka_fatal) ? 1 : 0;
 
 out:
+    /* The admin server answers to the end, "not ready" from here on; it lets
+     * go of each part before the part is stopped. */
+    if (admin != NULL) {
+        admin_set_stopping(admin);
+        admin_set_consumers(admin, NULL, NULL);
+        admin_set_pipeline(admin, NULL);
+        admin_set_registry(admin, NULL, NULL);
+    }
     log_info("shutdown: stopping intake");
     consumer_stop(events);
     consumer_stop(delay);
@@ -344,6 +367,7 @@ out:
     registry_destroy(registry);
     netguard_destroy(guard);
     kafka_cluster_stop(cluster);
+    admin_stop(admin);
     curl_global_cleanup();
     log_info("shutdown: done");
     conf_destroy(conf);

@@ -5,20 +5,28 @@
  */
 #include "metrics.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "util.h"
 
 atomic_llong metrics_counters[M__COUNT];
 
-static const char *const counter_names[] = {
-#define METRICS_NAME(name, help) #name,
-    METRICS_COUNTERS(METRICS_NAME)
-#undef METRICS_NAME
+static const struct {
+    const char *name, *family, *labels, *help;
+} counters[] = {
+#define METRICS_ROW(name, family, labels, help) {#name, family, labels, help},
+    METRICS_COUNTERS(METRICS_ROW)
+#undef METRICS_ROW
 };
 
-static const char *const histogram_names[] = {
-#define METRICS_NAME(name, help) #name,
-    METRICS_HISTOGRAMS(METRICS_NAME)
-#undef METRICS_NAME
+static const struct {
+    const char *name, *help;
+} histogram_rows[] = {
+#define METRICS_ROW(name, help) {#name, help},
+    METRICS_HISTOGRAMS(METRICS_ROW)
+#undef METRICS_ROW
 };
 
 /* Upper bounds (ms) of the buckets; the last bucket is unbounded. */
@@ -30,6 +38,7 @@ static const int64_t bucket_le[] = {1,    2,    3,     5,     7,     10,     15,
 struct histogram {
     atomic_llong buckets[N_BUCKETS];
     atomic_llong count;
+    atomic_llong sum; /* ms */
     atomic_llong max;
 };
 
@@ -47,6 +56,7 @@ void metrics_observe(enum metrics_histogram h, int64_t ms)
     }
     atomic_fetch_add_explicit(&hist->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&hist->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hist->sum, ms, memory_order_relaxed);
     long long cur = atomic_load_explicit(&hist->max, memory_order_relaxed);
     while (ms > cur && !atomic_compare_exchange_weak_explicit(
                            &hist->max, &cur, ms, memory_order_relaxed, memory_order_relaxed)) {
@@ -95,7 +105,7 @@ json_t *metrics_snapshot(void)
 {
     json_t *obj = json_object();
     for (size_t i = 0; i < M__COUNT; i++) {
-        json_object_set_new(obj, counter_names[i], json_integer(metrics_get(i)));
+        json_object_set_new(obj, counters[i].name, json_integer(metrics_get(i)));
     }
     for (size_t i = 0; i < H__COUNT; i++) {
         long long n = metrics_count(i);
@@ -103,7 +113,97 @@ json_t *metrics_snapshot(void)
             json_pack("{s:I, s:f, s:f, s:I}", "count", (json_int_t)n, "p50",
                       n ? metrics_quantile(i, 0.5) : 0.0, "p99",
                       n ? metrics_quantile(i, 0.99) : 0.0, "max", (json_int_t)metrics_max(i));
-        json_object_set_new(obj, histogram_names[i], h);
+        json_object_set_new(obj, histogram_rows[i].name, h);
     }
     return obj;
+}
+
+void metrics_attempt_class(int status)
+{
+    enum metrics_counter c = status >= 200 && status <= 299   ? M_attempts_2xx
+                             : status >= 100 && status <= 199 ? M_attempts_1xx
+                             : status >= 300 && status <= 399 ? M_attempts_3xx
+                             : status >= 400 && status <= 499 ? M_attempts_4xx
+                             : status >= 500 && status <= 599 ? M_attempts_5xx
+                                                              : M_attempts_error;
+    metrics_inc(c);
+}
+
+void metrics_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        size_t room = *cap - *len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = *buf != NULL ? vsnprintf(*buf + *len, room, fmt, ap) : -2;
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room) {
+            *len += (size_t)n;
+            return;
+        }
+        *cap = *cap == 0 ? 4096 : *cap * 2;
+        *buf = xrealloc(*buf, *cap);
+    }
+}
+
+/* Help text escaped for the exposition format (backslash and newline). */
+static void help_line(char **buf, size_t *len, size_t *cap, const char *family, const char *help)
+{
+    metrics_printf(buf, len, cap, "# HELP webhook_bridge_%s ", family);
+    for (const char *p = help; *p != '\0'; p++) {
+        if (*p == '\\') {
+            metrics_printf(buf, len, cap, "\\\\");
+        } else if (*p == '\n') {
+            metrics_printf(buf, len, cap, "\\n");
+        } else {
+            metrics_printf(buf, len, cap, "%c", *p);
+        }
+    }
+    metrics_printf(buf, len, cap, "\n");
+}
+
+void metrics_prometheus(char **buf, size_t *len, size_t *cap)
+{
+    const char *family = NULL;
+    for (size_t i = 0; i < M__COUNT; i++) {
+        if (counters[i].family[0] == '\0') {
+            continue;
+        }
+        if (family == NULL || strcmp(family, counters[i].family) != 0) {
+            family = counters[i].family;
+            help_line(buf, len, cap, family, counters[i].help);
+            metrics_printf(buf, len, cap, "# TYPE webhook_bridge_%s counter\n", family);
+        }
+        if (counters[i].labels[0] != '\0') {
+            metrics_printf(buf, len, cap, "webhook_bridge_%s{%s} %lld\n", family,
+                           counters[i].labels, (long long)metrics_get(i));
+        } else {
+            metrics_printf(buf, len, cap, "webhook_bridge_%s %lld\n", family,
+                           (long long)metrics_get(i));
+        }
+    }
+    for (size_t h = 0; h < H__COUNT; h++) {
+        const struct histogram *hist = &histograms[h];
+        const char *name = histogram_rows[h].name;
+        char help[256];
+        snprintf(help, sizeof(help), "%s (seconds)", histogram_rows[h].help);
+        char fam[64];
+        snprintf(fam, sizeof(fam), "%s_seconds", name);
+        help_line(buf, len, cap, fam, help);
+        metrics_printf(buf, len, cap, "# TYPE webhook_bridge_%s histogram\n", fam);
+        long long cumulative = 0;
+        for (size_t i = 0; i < N_BUCKETS; i++) {
+            cumulative += atomic_load_explicit(&hist->buckets[i], memory_order_relaxed);
+            if (i < WB_ARRAY_LEN(bucket_le)) {
+                metrics_printf(buf, len, cap, "webhook_bridge_%s_bucket{le=\"%g\"} %lld\n", fam,
+                               (double)bucket_le[i] / 1000.0, cumulative);
+            } else {
+                metrics_printf(buf, len, cap, "webhook_bridge_%s_bucket{le=\"+Inf\"} %lld\n", fam,
+                               cumulative);
+            }
+        }
+        metrics_printf(buf, len, cap, "webhook_bridge_%s_sum %.3f\n", fam,
+                       (double)atomic_load_explicit(&hist->sum, memory_order_relaxed) / 1000.0);
+        metrics_printf(buf, len, cap, "webhook_bridge_%s_count %lld\n", fam, cumulative);
+    }
 }

@@ -127,6 +127,7 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
         return;
     }
     metrics_inc(M_attempts);
+    metrics_attempt_class(a != NULL && a->error == NULL ? a->status : 0);
     if (a != NULL) {
         metrics_observe(H_attempt_duration, a->duration_ms);
         attempts_log(pl->attempts, dl);

@@ -36,6 +36,7 @@ struct regsync {
     atomic_int caught_up;
     atomic_long applied;
     atomic_long invalid;
+    _Atomic int64_t heartbeat_ms; /* the loop's last turn (mono ms) */
 
     /* Reader thread only. */
     int n_parts; /* partitions assigned; 0 while the topic is missing */
@@ -202,6 +203,7 @@ static void *reader_main(void *arg)
 
     while (atomic_load(&rs->running)) {
         int64_t now = util_mono_ms();
+        atomic_store(&rs->heartbeat_ms, now);
         if (now >= next_check) {
             int n = partition_count(rs);
             if (n == 0 && rs->n_parts == 0) {
@@ -289,6 +291,7 @@ int regsync_start(struct regsync **rsp, const struct conf *conf, const char *boo
     kconf = NULL;
     rd_kafka_poll_set_consumer(rs->rk);
     atomic_init(&rs->running, 1);
+    atomic_init(&rs->heartbeat_ms, util_mono_ms());
     if (pthread_create(&rs->thread, NULL, reader_main, rs) != 0) {
         util_errf(errstr, errstr_size, "registry: cannot start its thread");
         goto out;
@@ -317,6 +320,11 @@ int regsync_caught_up(const struct regsync *rs)
 long regsync_applied(const struct regsync *rs)
 {
     return atomic_load(&((struct regsync *)rs)->applied);
+}
+
+int64_t regsync_heartbeat(const struct regsync *rs)
+{
+    return atomic_load(&((struct regsync *)rs)->heartbeat_ms);
 }
 
 long regsync_invalid(const struct regsync *rs)

@@ -21,6 +21,7 @@
 #define BRIDGE_REGSYNC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -37,6 +38,9 @@ int regsync_caught_up(const struct regsync *rs);
 /* Records applied so far, and records skipped as invalid. */
 long regsync_applied(const struct regsync *rs);
 long regsync_invalid(const struct regsync *rs);
+
+/* util_mono_ms() of the reader loop's last turn.  Any thread. */
+int64_t regsync_heartbeat(const struct regsync *rs);
 
 /* Stops the reader and frees everything; NULL is fine.  Thread: main. */
 void regsync_stop(struct regsync *rs);

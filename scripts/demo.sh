@@ -36,6 +36,7 @@ endpoints = (
     event_types = [ "Subscribe" ]; },
   { id = "down"; account_id = "*"; url = "http://127.0.0.1:$PORT_down/webhooks"; event_types = [ "*" ]; }
 );
+admin = { listen = "127.0.0.1:0"; };
 log = { level = "info"; };
 CONF
 say "starting the bridge on the embedded Kafka (retry schedule 1s then 2s, window 6s)"

@@ -18,6 +18,9 @@ command -v jq >/dev/null        || need="$need jq"
 command -v curl >/dev/null      || need="$need curl"
 [ -x /usr/sbin/nginx ]          || need="$need nginx-light"
 command -v cppcheck >/dev/null  || need="$need cppcheck"
+# The tests check /metrics with the Prometheus client library's own parser.
+/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null ||
+    need="$need python3-minimal python3-prometheus-client"
 command -v clang-format >/dev/null || need="$need clang-format"
 [ -z "$need" ] && exit 0
 echo "make deps: installing$need"

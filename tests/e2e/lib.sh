@@ -11,6 +11,9 @@ rm -rf "$T"
 mkdir -p "$T"
 PIDS=""
 FAILS=0
+# Every bridge's admin server on a free port (its address is in the ready
+# line: start_bridge sets ADMIN), so tests never clash on 8080.
+export WEBHOOK_BRIDGE_ADMIN_LISTEN=127.0.0.1:0
 ACCOUNT_A=0b98ef2c-f739-45f1-81e3-b2def2bb868f
 ACCOUNT_B=5d1f0c38-3a1e-4f53-9a0b-2a47c0e4f7a1
 ACCOUNT_C=9e3c1b7a-0d4f-4c2e-8a61-7f2b5c9d0e13
@@ -95,7 +98,8 @@ cluster_topics() { # PARTITIONS DELAY-INTERVALS...
 }
 
 # start_bridge NAME CONF: runs the bridge until it logs "ready"; sets
-# BRIDGE_PID and, in embedded mode, BOOT.
+# BRIDGE_PID, ADMIN (its admin server's host:port) and, in embedded mode,
+# BOOT.
 start_bridge() {
     name=$1
     touch "$T/$name.err"
@@ -108,6 +112,7 @@ start_bridge() {
         { fail "bridge $name not ready"; finish; }
     b=$(grep '"msg":"ready"' "$T/$name.err" | tail -1 | sed -n 's/.*"bootstrap":"\([^"]*\)".*/\1/p')
     [ -n "$b" ] && BOOT=$b
+    ADMIN=$(grep '"msg":"ready"' "$T/$name.err" | tail -1 | sed -n 's/.*"admin":"\([^"]*\)".*/\1/p')
     # The group needs its first assignment before records flow.
     wait_until 60 sh -c "[ \$(grep -c 'partitions assigned\",\"consumer\":\"events' $T/$name.err) -gt $a0 ]" ||
         { fail "bridge $name got no partitions"; finish; }
