@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "log.h"
 #include "schedule.h"
+#include "topics.h"
 
 atomic_int kafka_fatal;
 
@@ -175,45 +176,22 @@ void kafka_delay_regex(const struct conf *conf, char *buf, size_t size)
     snprintf(buf + n, size - n, "-[0-9]+(ms|s|m|h)$");
 }
 
-struct topic_spec {
-    char name[256];
-    const char *policy; /* cleanup.policy */
-    const char *retention_ms;
-};
-
-static size_t needed_topics(const struct conf *conf, struct topic_spec *out, size_t max)
+rd_kafka_NewTopic_t *kafka_new_topic(const struct topic_spec *spec, char *errstr,
+                                     size_t errstr_size)
 {
-    size_t n = 0;
-    struct {
-        const char *name;
-        const char *policy;
-        const char *retention;
-    } fixed[] = {
-        {conf->kafka.events_topic, "delete", NULL},
-        {conf->kafka.endpoints_topic, "compact", NULL},
-        {conf->kafka.dead_letter_topic, "delete", "2592000000"}, /* 30 days: for inspection */
-        {conf->kafka.attempts_topic, "delete", "604800000"},     /* 7 days */
-    };
-    for (size_t i = 0; i < WB_ARRAY_LEN(fixed) && n < max; i++) {
-        if (fixed[i].name[0] == '\0') {
-            continue; /* attempts log turned off */
-        }
-        snprintf(out[n].name, sizeof(out[n].name), "%s", fixed[i].name);
-        out[n].policy = fixed[i].policy;
-        out[n].retention_ms = fixed[i].retention;
-        n++;
+    rd_kafka_NewTopic_t *t =
+        rd_kafka_NewTopic_new(spec->name, spec->partitions, spec->replication, errstr, errstr_size);
+    if (t == NULL) {
+        return NULL;
     }
-    int64_t intervals[64];
-    size_t ni = schedule_distinct_intervals(conf, intervals, WB_ARRAY_LEN(intervals) - 1);
-    intervals[ni++] = 0; /* <prefix>-0s: due at once (replays) */
-    for (size_t i = 0; i < ni && n < max; i++) {
-        schedule_topic_name(conf->kafka.delay_prefix, intervals[i], out[n].name,
-                            sizeof(out[n].name));
-        out[n].policy = "delete";
-        out[n].retention_ms = "604800000"; /* 7 days: far beyond any retry window */
-        n++;
+    if (rd_kafka_NewTopic_set_config(t, "cleanup.policy", spec->cleanup_policy) != 0 ||
+        (spec->retention_ms[0] != '\0' &&
+         rd_kafka_NewTopic_set_config(t, "retention.ms", spec->retention_ms) != 0)) {
+        util_errf(errstr, errstr_size, "cannot set its configuration");
+        rd_kafka_NewTopic_destroy(t);
+        return NULL;
     }
-    return n;
+    return t;
 }
 
 struct kafka_creator {
@@ -221,7 +199,7 @@ struct kafka_creator {
     atomic_int stop;
     const struct conf *conf;
     char *bootstrap;
-    struct topic_spec specs[80];
+    struct topic_spec specs[TOPICS_MAX];
     size_t n;
 };
 
@@ -246,16 +224,10 @@ static void create_with_admin(const struct conf *conf, const char *bootstrap,
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        topics[i] = rd_kafka_NewTopic_new(specs[i].name, conf->kafka.partitions,
-                                          conf->kafka.replication, errstr, sizeof(errstr));
+        topics[i] = kafka_new_topic(&specs[i], errstr, sizeof(errstr));
         if (topics[i] == NULL) {
             log_error("topic %s: %s", specs[i].name, errstr);
             goto out;
-        }
-        if (rd_kafka_NewTopic_set_config(topics[i], "cleanup.policy", specs[i].policy) != 0 ||
-            (specs[i].retention_ms != NULL &&
-             rd_kafka_NewTopic_set_config(topics[i], "retention.ms", specs[i].retention_ms) != 0)) {
-            log_error("topic %s: cannot set its configuration", specs[i].name);
         }
     }
     q = rd_kafka_queue_new(rk);
@@ -326,8 +298,9 @@ void kafka_creator_join(struct kafka_creator *kcr)
 struct kafka_creator *kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc,
                                           const char *bootstrap)
 {
-    struct topic_spec specs[80];
-    size_t n = needed_topics(conf, specs, WB_ARRAY_LEN(specs));
+    struct topic_spec specs[TOPICS_MAX];
+    size_t n = topics_plan(conf, conf->kafka.partitions, conf->kafka.replication, specs,
+                           WB_ARRAY_LEN(specs));
     if (kc == NULL) {
         struct kafka_creator *kcr = xcalloc(1, sizeof(*kcr));
         kcr->conf = conf;

@@ -52,6 +52,13 @@ struct kafka_creator *kafka_create_topics(const struct conf *conf, struct kafka_
 /* Stops waiting for the admin request and joins the thread.  NULL is fine. */
 void kafka_creator_join(struct kafka_creator *kcr);
 
+struct topic_spec;
+
+/* A CreateTopics request for spec (partitions, replication, cleanup.policy
+ * and retention.ms).  NULL with the reason in errstr. */
+rd_kafka_NewTopic_t *kafka_new_topic(const struct topic_spec *spec, char *errstr,
+                                     size_t errstr_size);
+
 /* The regex that matches every delay topic of the configured prefix. */
 void kafka_delay_regex(const struct conf *conf, char *buf, size_t size);
 

@@ -25,6 +25,7 @@
 #include "cmd_dlq.h"
 #include "cmd_endpoints.h"
 #include "cmd_produce.h"
+#include "cmd_topics.h"
 #include "cmd_sendtest.h"
 #include "conf.h"
 #include "consumer.h"
@@ -57,6 +58,8 @@ static void usage(FILE *fp)
             "  check-config -c FILE   validate a config file and print a summary\n"
             "  endpoints list|put|delete -c FILE\n"
             "                         the endpoints topic: list, add or change, remove\n"
+            "  topics create|check -c FILE\n"
+            "                         create the topics the bridge needs, or check them\n"
             "  dlq list|show|stats|replay -c FILE\n"
             "                         inspect and replay the dead-letter topic\n"
             "  attempts EVENT_ID -c FILE\n"
@@ -389,6 +392,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "endpoints") == 0) {
         return cmd_endpoints_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "topics") == 0) {
+        return cmd_topics_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "dlq") == 0) {
         return cmd_dlq_main(argc - 1, argv + 1);

@@ -14,6 +14,9 @@ start_receiver flaky --fail-first 60
 start_receiver dead --status 500
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "$BOOT"; create_topics = false;
+          # The attempts log off: its own producer would take the injected
+          # produce errors this test means for the delay and dead-letter one.
+          topics = { attempts = ""; };
           properties = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500",
                          "message.timeout.ms=1500" ]; };
 delivery = { allow_private_networks = true; timeout = "5s"; };
@@ -35,9 +38,12 @@ start_bridge bridge "$T/bridge.conf"
 
 # Produce requests fail (retriable errors) while the first failures are parked.
 wait_until 30 sh -c "[ \$(wc -l <$T/dead.out) -ge 10 ]"
+# 30 retriable errors in a row take librdkafka's retries (100 ms apart)
+# past message.timeout.ms (1.5 s): the records fail and the bridge itself
+# produces them again.
 mock_cmd produce_errors 6 6   # NOT_LEADER_OR_FOLLOWER
-mock_cmd produce_errors 6 7   # REQUEST_TIMED_OUT
-ok "injected 12 produce errors"
+mock_cmd produce_errors 30 7  # REQUEST_TIMED_OUT
+ok "injected 36 produce errors"
 sleep 2
 mock_cmd broker_down 1
 ok "broker down"
