@@ -44,7 +44,7 @@ BIN := $(OBJDIR)/webhook-bridge
 endif
 
 .PHONY: all deps test check unit e2e asan tsan valgrind bench demo format format-check lint \
-        clean help reference
+        clean help reference deploy-check
 all: $(BIN) $(HELPERS)
 
 $(BIN): $(OBJS)
@@ -105,6 +105,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BIN)
 
+# deploy/ checked for real, offline: yamllint, the Kubernetes schemas of
+# ../shared/k8s-schemas (skipped, and said so, when absent), the shipped
+# config, kustomize, and the image built and run with podman.
+deploy-check: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/deploy-check.sh $(BIN)
+
 reference: $(BIN)
 	@$(BIN) config-reference > docs/configuration.md
 
@@ -125,7 +132,7 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all deps test check unit e2e asan tsan valgrind bench demo"
+	@echo "targets: all deps test check unit e2e asan tsan valgrind bench demo deploy-check"
 	@echo "         format format-check lint reference clean help"
 	@echo "variables: SANITIZER=address|thread  CC=..."
 

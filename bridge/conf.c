@@ -219,6 +219,16 @@ static const struct conf_row conf_rows[] = {
      .off = CONF_FIELD(delivery.timeout_ms),
      .help = "Time allowed for a whole attempt, connection included; at least "
              "delivery.connect_timeout."},
+    {.path = "delivery.drain_timeout",
+     .type = CT_DURATION,
+     .def = "\"10s\"",
+     .min = 0,
+     .max = 3600000,
+     .off = CONF_FIELD(delivery.drain_timeout_ms),
+     .help = "On SIGTERM, how long attempts already running may take to finish; those still "
+             "running then are cut short and parked, like those not started.  With the 10 s "
+             "flush that follows, the default keeps a stop inside Kubernetes' 30 s grace "
+             "period."},
     {.path = "delivery.allow_private_networks",
      .type = CT_BOOL,
      .def = "false",

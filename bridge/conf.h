@@ -40,6 +40,7 @@ struct conf {
         int endpoint_max_in_flight;  /* 1..max_in_flight, default 64 */
         int64_t connect_timeout_ms;  /* default 5s */
         int64_t timeout_ms;          /* default 10s */
+        int64_t drain_timeout_ms;    /* at SIGTERM, for running attempts; default 10s */
         bool allow_private_networks; /* default false */
         char **allow_networks;       /* CIDR ranges let through the guard */
         size_t n_allow_networks;

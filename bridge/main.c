@@ -277,7 +277,11 @@ static int cmd_run(int argc, char **argv)
              json_pack("{s:s}", "topic", conf->kafka.endpoints_topic));
     int64_t waited_since = util_mono_ms(), next_note = waited_since + 10000;
     while (!regsync_caught_up(regsync)) {
-        if (atomic_load(&stopping) || atomic_load(&kafka_fatal)) {
+        if (atomic_load(&kafka_fatal)) {
+            goto out;
+        }
+        if (atomic_load(&stopping)) {
+            rc = 0; /* a stop asked for while starting is still a clean stop */
             goto out;
         }
         usleep(20 * 1000);
@@ -340,13 +344,13 @@ out:
     consumer_stop(delay);
     if (pl.deliver != NULL) {
         log_info("shutdown: finishing in-flight deliveries (%ld)", deliver_in_flight(pl.deliver));
-        deliver_stop(pl.deliver, util_mono_ms() + conf->delivery.timeout_ms + 2000);
+        deliver_stop(pl.deliver, util_mono_ms() + conf->delivery.drain_timeout_ms);
         pl.deliver = NULL;
     }
     if (pl.producer != NULL) {
         log_info("shutdown: flushing parked and dead-lettered records (%ld)",
                  producer_outstanding(pl.producer));
-        long left = producer_flush(pl.producer, util_mono_ms() + 15000);
+        long left = producer_flush(pl.producer, util_mono_ms() + 10000);
         if (left > 0) {
             log_warn("shutdown: %ld records not acknowledged; their events are consumed again",
                      left);
@@ -354,7 +358,7 @@ out:
     }
     if (pl.attempts != NULL) {
         log_info("shutdown: flushing the attempts log");
-        attempts_stop(pl.attempts, util_mono_ms() + 5000);
+        attempts_stop(pl.attempts, util_mono_ms() + 3000);
         pl.attempts = NULL;
     }
     log_info("shutdown: storing offsets and leaving the groups");
