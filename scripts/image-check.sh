@@ -112,3 +112,5 @@ if [ "$CODE" != 0 ]; then
     exit 1
 fi
 log "SIGTERM: exit code 0 ($(podman logs "$NAME" 2>&1 | grep -c '"msg":"shutdown: ') shutdown stages logged)"
+# Earlier builds' layers are not needed any more.
+podman image prune -f >/dev/null 2>&1 || true
