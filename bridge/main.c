@@ -48,36 +48,7 @@
 
 static atomic_int stopping;
 
-static void usage(FILE *fp)
-{
-    fprintf(fp,
-            "usage: webhook-bridge COMMAND [options]\n"
-            "\n"
-            "commands:\n"
-            "  run -c FILE            run the daemon\n"
-            "  check-config -c FILE   validate a config file and print a summary\n"
-            "  endpoints list|put|delete -c FILE\n"
-            "                         the endpoints topic: list, add or change, remove\n"
-            "  topics create|check -c FILE\n"
-            "                         create the topics the bridge needs, or check them\n"
-            "  dlq list|show|stats|replay -c FILE\n"
-            "                         inspect and replay the dead-letter topic\n"
-            "  attempts EVENT_ID -c FILE\n"
-            "                         every attempt made for one event, and the latest response\n"
-            "  produce -c FILE [--file F] [--check]\n"
-            "                         check events (one JSON per line) and produce them\n"
-            "  send-test -c FILE (--endpoint ID | --url URL)\n"
-            "                         a dummy event to one endpoint, as the bridge sends it\n"
-            "  receive [options]      a local webhook receiver that prints each delivery\n"
-            "                         (see webhook-bridge receive --help)\n"
-            "  config-reference       print every setting as Markdown\n"
-            "  version                print the version\n"
-            "\n"
-            "The config file defaults to $WEBHOOK_BRIDGE_CONFIG, then %s.\n"
-            "Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad config.\n",
-            DEFAULT_CONFIG);
-}
-
+static void usage(FILE *fp);
 /* Parses "-c FILE" / "--config FILE" / "--help" for run and check-config. */
 static int parse_config_arg(int argc, char **argv, const char **path)
 {
@@ -381,6 +352,71 @@ out:
     return rc;
 }
 
+static int cmd_config_reference(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    conf_print_reference(stdout);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("webhook-bridge %s (librdkafka %s, %s)\n", WB_VERSION, rd_kafka_version_str(),
+           curl_version());
+    return 0;
+}
+
+/* Every command: its name, its synopsis and what it does (the usage text
+ * is made from this table), and the function it runs with argv[0] the
+ * command's name. */
+static const struct command {
+    const char *name;
+    const char *synopsis;
+    const char *what;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"run", "run -c FILE", "run the daemon", cmd_run},
+    {"check-config", "check-config -c FILE", "validate a config file and print a summary",
+     cmd_check_config},
+    {"endpoints", "endpoints list|put|delete -c FILE",
+     "the endpoints topic: list, add or change, remove", cmd_endpoints_main},
+    {"topics", "topics create|check -c FILE", "create the topics the bridge needs, or check them",
+     cmd_topics_main},
+    {"dlq", "dlq list|show|stats|replay -c FILE", "inspect and replay the dead-letter topic",
+     cmd_dlq_main},
+    {"attempts", "attempts EVENT_ID -c FILE",
+     "every attempt made for one event, and the latest response", cmd_attempts_main},
+    {"produce", "produce -c FILE [--file F] [--check]",
+     "check events (one JSON per line) and produce them", cmd_produce_main},
+    {"send-test", "send-test -c FILE (--endpoint ID | --url URL)",
+     "a dummy event to one endpoint, as the bridge sends it", cmd_sendtest_main},
+    {"receive", "receive [options]", "a local webhook receiver that prints each delivery",
+     receive_main},
+    {"config-reference", "config-reference", "print every setting as Markdown",
+     cmd_config_reference},
+    {"version", "version", "print the version", cmd_version},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: webhook-bridge COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < WB_ARRAY_LEN(commands); i++) {
+        if (strlen(commands[i].synopsis) < 22) {
+            fprintf(fp, "  %-22s %s\n", commands[i].synopsis, commands[i].what);
+        } else {
+            fprintf(fp, "  %s\n  %-22s %s\n", commands[i].synopsis, "", commands[i].what);
+        }
+    }
+    fprintf(fp,
+            "\nEvery command has --help.  The config file defaults to $WEBHOOK_BRIDGE_CONFIG, "
+            "then %s.\n"
+            "Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad config.\n",
+            DEFAULT_CONFIG);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -388,41 +424,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0) {
-        return cmd_run(argc - 1, argv + 1);
+    for (size_t i = 0; i < WB_ARRAY_LEN(commands); i++) {
+        if (strcmp(cmd, commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
     }
-    if (strcmp(cmd, "check-config") == 0) {
-        return cmd_check_config(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "endpoints") == 0) {
-        return cmd_endpoints_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "topics") == 0) {
-        return cmd_topics_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "dlq") == 0) {
-        return cmd_dlq_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "attempts") == 0) {
-        return cmd_attempts_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "produce") == 0) {
-        return cmd_produce_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "send-test") == 0) {
-        return cmd_sendtest_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "receive") == 0) {
-        return receive_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "config-reference") == 0) {
-        conf_print_reference(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("webhook-bridge %s (librdkafka %s, %s)\n", WB_VERSION, rd_kafka_version_str(),
-               curl_version());
-        return 0;
+    if (strcmp(cmd, "--version") == 0) {
+        return cmd_version(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);

@@ -29,4 +29,9 @@ check "a missing file exits 2 and says so" sh -c "[ $? -eq 2 ] && grep -q 'missi
 check "an unknown command exits 2" test $? -eq 2
 "$BIN" --help >"$T/help.out" 2>&1
 check "--help lists the commands" grep -q 'check-config' "$T/help.out"
+check "--help lists every command" sh -c "for c in run check-config endpoints topics dlq attempts produce send-test receive config-reference version; do grep -q \"^  \$c \" $T/help.out || exit 1; done"
+"$BIN" version >"$T/version.out"
+check "version names the bridge and librdkafka" grep -q '^webhook-bridge [0-9].*librdkafka' "$T/version.out"
+"$BIN" config-reference >"$T/ref.md"
+check "config-reference documents kafka.brokers" grep -q 'kafka.brokers' "$T/ref.md"
 finish
