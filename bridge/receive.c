@@ -9,6 +9,12 @@
  * one that does not verify is answered 401.
  * Attempts are counted per webhook-id header, so a test can see retries.
  *
+ * Hostile clients: at most --max-connections connections at a time (more
+ * are accepted and closed at once, so a client sees a reset rather than a
+ * hang), each closed after --idle-timeout seconds without traffic; the open
+ * file limit is raised to fit them (Redis's adjustOpenFilesLimit), or the
+ * connection limit lowered when it cannot be.
+ *
  * Threads: MHD runs one thread per connection plus its listen thread; they
  * all call on_request()/on_completed() concurrently and share struct
  * receiver, whose fields below `lock` are protected by it.  Per-request
@@ -30,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -44,7 +51,16 @@
 /* Distinct webhook-ids remembered for attempt counting; beyond this, new ids
  * are reported as attempt 1 and not recorded. */
 #define RECEIVE_MAX_IDS 1000000
-#define RECEIVE_CONN_TIMEOUT_S 120u
+/* Connections at a time: well above what a bridge opens to one endpoint
+ * (delivery.endpoint_max_in_flight, 64 by default, plus libcurl's idle
+ * cache), within a 1024 open-file limit.  Each is a thread. */
+#define RECEIVE_DEFAULT_MAX_CONN 1000
+#define RECEIVE_MAX_MAX_CONN 10000
+/* Open files beyond the connections: stdio, the listen socket, MHD's wakeup
+ * pipe, the port file, and slack. */
+#define RECEIVE_RESERVED_FDS 32
+#define RECEIVE_DEFAULT_IDLE_TIMEOUT_S 5
+#define RECEIVE_MAX_IDLE_TIMEOUT_S 3600
 #define RECEIVE_LOCATION "/redirected"
 #define RECEIVE_MAX_SECRETS 8
 
@@ -63,6 +79,8 @@ struct receive_opts {
     const char *port_file;              /* where to write the bound port, or NULL */
     char *secrets[RECEIVE_MAX_SECRETS]; /* --secret: verify signatures when any */
     size_t n_secrets;
+    long max_conn;     /* --max-connections */
+    long idle_timeout; /* --idle-timeout, seconds */
 };
 
 /* One remembered webhook-id and how many times it was seen. */
@@ -122,6 +140,12 @@ static void usage(FILE *fp)
             "                       --fail-first, if given)\n"
             "  --json               print JSON objects instead of text lines\n"
             "  --port-file FILE     write the bound port number to FILE\n"
+            "  --max-connections N  connections at a time, 1..%d (default %d); more\n"
+            "                       are closed at once.  The open file limit is raised\n"
+            "                       to fit them, or N lowered (with a warning) when\n"
+            "                       the hard limit is too low\n"
+            "  --idle-timeout SECONDS  close a connection idle this long, 1..%d\n"
+            "                       (default %d); a --delay does not count as idle\n"
             "  --secret whsec_...   verify each delivery's Standard Webhooks signature\n"
             "                       and timestamp (5 minutes of tolerance) with this\n"
             "                       secret; repeat for several (rotation).  A delivery\n"
@@ -137,7 +161,9 @@ static void usage(FILE *fp)
             "  \"unchecked\"), \"signatureError\"}; a body that is not UTF-8 is given as\n"
             "  \"bodyBase64\" instead.\n"
             "Bodies over 16 MiB are answered 413; other methods than POST 405.\n"
-            "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+            "Exit status: 0 ok, 1 failure, 2 bad usage.\n",
+            RECEIVE_MAX_MAX_CONN, RECEIVE_DEFAULT_MAX_CONN, RECEIVE_MAX_IDLE_TIMEOUT_S,
+            RECEIVE_DEFAULT_IDLE_TIMEOUT_S);
 }
 
 /* Parses a whole decimal number within [min, max]. */
@@ -227,7 +253,9 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         OPT_DROP,
         OPT_JSON,
         OPT_PORT_FILE,
-        OPT_SECRET
+        OPT_SECRET,
+        OPT_MAX_CONN,
+        OPT_IDLE_TIMEOUT
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -240,6 +268,8 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         {"json", no_argument, NULL, OPT_JSON},
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
         {"secret", required_argument, NULL, OPT_SECRET},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -250,6 +280,8 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
 
     memset(opts, 0, sizeof(*opts));
     opts->status = 200;
+    opts->max_conn = RECEIVE_DEFAULT_MAX_CONN;
+    opts->idle_timeout = RECEIVE_DEFAULT_IDLE_TIMEOUT_S;
     optind = 1;
     for (;;) {
         c = getopt_long(argc, argv, "h", longopts, NULL);
@@ -313,6 +345,20 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
             opts->secrets[opts->n_secrets++] = optarg;
             break;
         }
+        case OPT_MAX_CONN:
+            if (parse_long(optarg, 1, RECEIVE_MAX_MAX_CONN, &opts->max_conn) != 0) {
+                fprintf(stderr, "receive: --max-connections %s: must be 1..%d\n", optarg,
+                        RECEIVE_MAX_MAX_CONN);
+                return -1;
+            }
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (parse_long(optarg, 1, RECEIVE_MAX_IDLE_TIMEOUT_S, &opts->idle_timeout) != 0) {
+                fprintf(stderr, "receive: --idle-timeout %s: must be 1..%d seconds\n", optarg,
+                        RECEIVE_MAX_IDLE_TIMEOUT_S);
+                return -1;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -743,6 +789,47 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     fputs(msg, stderr);
 }
 
+/* Makes room in the open file limit for opts->max_conn connections: raises
+ * the soft limit, up to the hard one, when it is too low; when even the
+ * hard one is, lowers opts->max_conn and says so on stderr.  Returns 0, or
+ * -1 when not even one connection fits (reported in errstr). */
+static int fit_open_files(struct receive_opts *opts, char *errstr,
+                          size_t errstr_size) WB_MUST_CHECK;
+static int fit_open_files(struct receive_opts *opts, char *errstr, size_t errstr_size)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)opts->max_conn + RECEIVE_RESERVED_FDS;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        util_errf(errstr, errstr_size, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return -1;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit raised = rl;
+        raised.rlim_cur =
+            (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            rl = raised;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        if (rl.rlim_cur <= RECEIVE_RESERVED_FDS) {
+            util_errf(errstr, errstr_size,
+                      "the open file limit is %llu, too low for any connection (expected at "
+                      "least %d)",
+                      (unsigned long long)rl.rlim_cur, RECEIVE_RESERVED_FDS + 1);
+            return -1;
+        }
+        long fit = (long)(rl.rlim_cur - RECEIVE_RESERVED_FDS);
+        fprintf(stderr,
+                "receive: the open file limit is %llu, so at most %ld connections "
+                "(--max-connections %ld asked; raise ulimit -n)\n",
+                (unsigned long long)rl.rlim_cur, fit, opts->max_conn);
+        opts->max_conn = fit;
+    }
+    return 0;
+}
+
 /* Writes "<port>\n" to path through a temporary file and rename, so a
  * reader polling for the file never sees it half written. */
 static int write_port_file(const char *path, unsigned port, char *errstr,
@@ -811,6 +898,10 @@ int receive_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
 
     receiver_init(&rv, &opts);
+    if (fit_open_files(&opts, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "receive: %s\n", errstr);
+        goto out;
+    }
 
     /* A thread per connection, so a --delay never holds up other clients. */
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
@@ -822,7 +913,8 @@ int receive_main(int argc, char **argv)
     mhd = MHD_start_daemon(
         flags, opts.port, NULL, NULL, on_request, &rv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &rv,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&opts.addr, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, &rv, MHD_OPTION_CONNECTION_TIMEOUT, RECEIVE_CONN_TIMEOUT_S, MHD_OPTION_END);
+        on_completed, &rv, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opts.max_conn,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opts.idle_timeout, MHD_OPTION_END);
     if (mhd == NULL) {
         fprintf(stderr, "receive: cannot listen on %s\n", opts.listen);
         goto out;
