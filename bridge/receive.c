@@ -13,7 +13,9 @@
  * are accepted and closed at once, so a client sees a reset rather than a
  * hang), each closed after --idle-timeout seconds without traffic; the open
  * file limit is raised to fit them (Redis's adjustOpenFilesLimit), or the
- * connection limit lowered when it cannot be.
+ * connection limit lowered when it cannot be.  Webhook-ids are remembered
+ * by their SHA-256 digest, at most RECEIVE_MAX_IDS of them, so the memory
+ * kept per id does not depend on its length.
  *
  * Threads: MHD runs one thread per connection plus its listen thread; they
  * all call on_request()/on_completed() concurrently and share struct
@@ -42,6 +44,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 #include "sign.h"
 #include "util.h"
@@ -51,6 +54,7 @@
 /* Distinct webhook-ids remembered for attempt counting; beyond this, new ids
  * are reported as attempt 1 and not recorded. */
 #define RECEIVE_MAX_IDS 1000000
+#define RECEIVE_ID_DIGEST_LEN 32 /* SHA-256: what is kept of each webhook-id */
 /* Connections at a time: well above what a bridge opens to one endpoint
  * (delivery.endpoint_max_in_flight, 64 by default, plus libcurl's idle
  * cache), within a 1024 open-file limit.  Each is a thread. */
@@ -83,11 +87,11 @@ struct receive_opts {
     long idle_timeout; /* --idle-timeout, seconds */
 };
 
-/* One remembered webhook-id and how many times it was seen. */
+/* One remembered webhook-id (its digest) and how many times it was seen. */
 struct seen {
     struct seen *next;
     unsigned long count;
-    char id[];
+    unsigned char digest[RECEIVE_ID_DIGEST_LEN];
 };
 
 struct receiver {
@@ -101,6 +105,7 @@ struct receiver {
     size_t nbuckets;       /* lock: power of two */
     size_t nseen;          /* lock */
     int full_warned;       /* lock */
+    int digest_warned;     /* lock */
 };
 
 /* Request state of one connection thread, freed by on_completed(). */
@@ -161,9 +166,12 @@ static void usage(FILE *fp)
             "  \"unchecked\"), \"signatureError\"}; a body that is not UTF-8 is given as\n"
             "  \"bodyBase64\" instead.\n"
             "Bodies over 16 MiB are answered 413; other methods than POST 405.\n"
+            "Attempts are counted for up to %d distinct webhook-ids, each kept as\n"
+            "its SHA-256 digest whatever its length (under 80 MB when full); later\n"
+            "new ids are reported as attempt 1 and not remembered.\n"
             "Exit status: 0 ok, 1 failure, 2 bad usage.\n",
             RECEIVE_MAX_MAX_CONN, RECEIVE_DEFAULT_MAX_CONN, RECEIVE_MAX_IDLE_TIMEOUT_S,
-            RECEIVE_DEFAULT_IDLE_TIMEOUT_S);
+            RECEIVE_DEFAULT_IDLE_TIMEOUT_S, RECEIVE_MAX_IDS);
 }
 
 /* Parses a whole decimal number within [min, max]. */
@@ -410,15 +418,12 @@ static void receiver_deinit(struct receiver *rv)
     pthread_mutex_destroy(&rv->lock);
 }
 
-/* FNV-1a, 64 bit. */
-static uint64_t hash_id(const char *id)
+/* The bucket of a digest: its first bytes are as good as any hash. */
+static size_t bucket_of(const unsigned char *digest, size_t nbuckets)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-    }
-    return h;
+    uint64_t h;
+    memcpy(&h, digest, sizeof(h));
+    return (size_t)(h & (nbuckets - 1));
 }
 
 /* Doubles the table.  Lock held. */
@@ -431,7 +436,7 @@ static void seen_grow(struct receiver *rv)
         struct seen *s = rv->buckets[i];
         while (s != NULL) {
             struct seen *next = s->next;
-            size_t j = (size_t)(hash_id(s->id) & (n - 1));
+            size_t j = bucket_of(s->digest, n);
             s->next = b[j];
             b[j] = s;
             s = next;
@@ -445,12 +450,21 @@ static void seen_grow(struct receiver *rv)
 /* Counts one more sighting of id and returns the new count.  Lock held. */
 static unsigned long seen_bump(struct receiver *rv, const char *id)
 {
-    size_t len = strlen(id);
-    size_t i = (size_t)(hash_id(id) & (rv->nbuckets - 1));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
     struct seen *s;
 
+    if (EVP_Digest(id, strlen(id), digest, &dlen, EVP_sha256(), NULL) != 1 ||
+        dlen != RECEIVE_ID_DIGEST_LEN) {
+        if (!rv->digest_warned) {
+            fprintf(stderr, "receive: SHA-256 failed in OpenSSL, webhook-ids not counted\n");
+            rv->digest_warned = 1;
+        }
+        return 1;
+    }
+    size_t i = bucket_of(digest, rv->nbuckets);
     for (s = rv->buckets[i]; s != NULL; s = s->next) {
-        if (strcmp(s->id, id) == 0) {
+        if (memcmp(s->digest, digest, RECEIVE_ID_DIGEST_LEN) == 0) {
             s->count++;
             return s->count;
         }
@@ -463,8 +477,8 @@ static unsigned long seen_bump(struct receiver *rv, const char *id)
         }
         return 1;
     }
-    s = xmalloc(sizeof(*s) + len + 1);
-    memcpy(s->id, id, len + 1);
+    s = xmalloc(sizeof(*s));
+    memcpy(s->digest, digest, RECEIVE_ID_DIGEST_LEN);
     s->count = 1;
     s->next = rv->buckets[i];
     rv->buckets[i] = s;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # End-to-end checks of `webhook-bridge receive`, the scripted local webhook
 # receiver: answers, headers, printed lines, attempt counting, --drop,
-# --delay, a clean exit on SIGTERM, and hostile clients (idle connections).  Needs curl, jq and the idleconns helper ($HELPERS,
+# --delay, a clean exit on SIGTERM, and hostile clients (idle connections,
+# long webhook-ids).  Needs curl, jq and the idleconns helper ($HELPERS,
 # default build/release/helpers).
 #
 #   sh tests/e2e/receive.sh build/webhook-bridge
@@ -367,6 +368,38 @@ if start lowfiles; then
     stop
 fi
 ULIMIT=""
+
+# Long webhook-ids: counted as any other, and remembered by a fixed-size
+# digest, so 800 distinct 16000-byte ids (12.8 MB of ids) leave the
+# receiver's memory much as it was.
+if start longids; then
+    LONGID=$(head -c 16000 /dev/zero | tr '\0' x)
+    post "$LONGID" "$EV1" >/dev/null
+    post "$LONGID" "$EV1" >/dev/null
+    check "a 16000-byte webhook-id: attempt 2 on its second POST" "attempt=2" \
+        "$(line 2 | awk '{ print $4 }')"
+    awk -v port="$PORT" 'BEGIN {
+        pad = "x"
+        while (length(pad) < 16000) pad = pad pad
+        pad = substr(pad, 1, 16000)
+        for (i = 1; i <= 800; i++) {
+            printf "url = \"http://127.0.0.1:%s/hook\"\nheader = \"webhook-id: %d-%s\"\n", port, i, pad
+            printf "data = \"{}\"\noutput = /dev/null\n"
+            if (i < 800) print "next"
+        }
+    }' >"$TMP/longids.curlrc"
+    rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RPID/status")
+    curl -s --max-time 60 -K "$TMP/longids.curlrc"
+    rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RPID/status")
+    rm -f "$TMP/longids.curlrc"
+    check "800 long webhook-ids: 802 lines" 802 "$(wc -l <"$TMP/$NAME.out" | tr -d ' ')"
+    if [ -n "$rss0" ] && [ -n "$rss1" ] && [ $((rss1 - rss0)) -lt 4096 ]; then
+        ok "800 distinct 16000-byte webhook-ids: memory grew $((rss1 - rss0)) KiB"
+    else
+        fail "800 distinct 16000-byte webhook-ids: memory grew from ${rss0:-?} to ${rss1:-?} KiB"
+    fi
+    stop
+fi
 
 # Bad usage exits 2
 "$BIN" receive --status 99 >/dev/null 2>&1
