@@ -146,27 +146,44 @@ static void skip(struct regsync *rs, const rd_kafka_message_t *rkm, const char *
                        key_field(rkm), "error", why));
 }
 
+int regsync_parse_record(const void *key, size_t key_len, const void *value, size_t value_len,
+                         char *id, struct endpoint **epp, char *errstr, size_t errstr_size)
+{
+    char why[512];
+
+    *epp = NULL;
+    id[0] = '\0';
+    if (key == NULL || key_len == 0 || key_len > ENDPOINT_ID_MAX) {
+        util_errf(errstr, errstr_size,
+                  "no key, or a key longer than an endpoint id (expected the endpoint id)");
+        return -1;
+    }
+    memcpy(id, key, key_len);
+    id[key_len] = '\0';
+    if (endpoint_check_id(id, why, sizeof(why)) != 0) {
+        util_errf(errstr, errstr_size, "%s", why);
+        id[0] = '\0';
+        return -1;
+    }
+    if (value != NULL) {
+        *epp = endpoint_from_json(id, value, value_len, errstr, errstr_size);
+        if (*epp == NULL) {
+            id[0] = '\0';
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void apply(struct regsync *rs, const rd_kafka_message_t *rkm)
 {
     char err[512], id[ENDPOINT_ID_MAX + 1];
     struct endpoint *ep = NULL;
 
-    if (rkm->key == NULL || rkm->key_len == 0 || rkm->key_len > ENDPOINT_ID_MAX) {
-        skip(rs, rkm, "no key, or a key longer than an endpoint id (expected the endpoint id)");
-        return;
-    }
-    memcpy(id, rkm->key, rkm->key_len);
-    id[rkm->key_len] = '\0';
-    if (endpoint_check_id(id, err, sizeof(err)) != 0) {
+    if (regsync_parse_record(rkm->key, rkm->key_len, rkm->payload, rkm->len, id, &ep, err,
+                             sizeof(err)) != 0) {
         skip(rs, rkm, err);
         return;
-    }
-    if (rkm->payload != NULL) {
-        ep = endpoint_from_json(id, rkm->payload, rkm->len, err, sizeof(err));
-        if (ep == NULL) {
-            skip(rs, rkm, err);
-            return;
-        }
     }
     const char *account = ep != NULL ? ep->account_id : NULL;
     json_t *fields = json_pack("{s:s, s:s?}", "endpointId", id, "accountId", account);
