@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "redact.h"
 #include "sign.h"
 
 /* Longer URLs are refused: no receiver needs one, and they end up in every
@@ -147,12 +148,54 @@ int endpoint_check_id(const char *id, char *errstr, size_t errstr_size)
     }
     for (size_t i = 0; i < len; i++) {
         if (!is_id_char((unsigned char)id[i])) {
+            /* Escaped: the id may come from a record's key, any bytes. */
+            char shown[REDACT_BYTES_LEN];
+            redact_bytes(id, len, shown, sizeof(shown));
             util_errf(errstr, errstr_size,
                       "id \"%s\" has a character that is not allowed at position %zu "
                       "(expected only A-Z a-z 0-9 . _ : -)",
-                      id, i + 1);
+                      shown, i + 1);
             return -1;
         }
+    }
+    return 0;
+}
+
+int endpoint_id_from_key(const void *key, size_t len, char *id, char *errstr, size_t errstr_size)
+{
+    id[0] = '\0';
+    if (key == NULL || len == 0) {
+        util_errf(errstr, errstr_size, "the record has no key (expected the endpoint id)");
+        return -1;
+    }
+    if (len > ENDPOINT_ID_MAX) {
+        util_errf(errstr, errstr_size,
+                  "the key is %zu bytes long (expected an endpoint id of at most %d characters)",
+                  len, ENDPOINT_ID_MAX);
+        return -1;
+    }
+    /* Checked on the bytes, before the key becomes a C string: "tep\0evil"
+     * must not be read as the id "tep". */
+    const char *nul = memchr(key, '\0', len);
+    if (nul != NULL) {
+        util_errf(errstr, errstr_size,
+                  "the key has a NUL byte at position %zu (expected an endpoint id: only "
+                  "A-Z a-z 0-9 . _ : -)",
+                  (size_t)(nul - (const char *)key) + 1);
+        return -1;
+    }
+    json_t *utf8 = json_stringn(key, len);
+    if (utf8 == NULL) {
+        util_errf(errstr, errstr_size,
+                  "the key is not valid UTF-8 (expected an endpoint id: only A-Z a-z 0-9 . _ : -)");
+        return -1;
+    }
+    json_decref(utf8);
+    memcpy(id, key, len);
+    id[len] = '\0';
+    if (endpoint_check_id(id, errstr, errstr_size) != 0) {
+        id[0] = '\0';
+        return -1;
     }
     return 0;
 }

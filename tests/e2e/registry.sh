@@ -146,7 +146,38 @@ check "a secret shows as its fingerprint only" \
 check "an invalid put is refused with the reason, exit 2" \
     sh -c "ep() { WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints \"\$@\" -c '$T/bridge.conf'; };
            ep put --id bad --account nope --url http://x/ 2>$T/bad.err; [ \$? -eq 2 ] && grep -q 'accountId' $T/bad.err"
+# Hostile keys (issue 11): a key is bytes, not a C string.  Records keyed
+# "tep\0evil" (an update pointing elsewhere, then a tombstone) and "tep\377"
+# (not UTF-8) are skipped, counted, logged with the key escaped; tep stays.
+ACCOUNT_E=7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e
+start_receiver tep
+start_receiver evil
+ep put --id tep --account "$ACCOUNT_E" --url "http://127.0.0.1:$PORT_tep/h" >/dev/null
+check "tep was applied" wait_until 10 applied tep 1
+skipped0=$(grep -c '"msg":"registry: endpoints record skipped"' "$T/bridge.err")
+printf 'tep\000evil|{"accountId":"%s","url":"http://127.0.0.1:%s/h","eventTypes":["*"]}\n' \
+    "$ACCOUNT_E" "$PORT_evil" | kcat -P -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+printf 'tep\000evil|\n' | kcat -P -Z -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+printf 'tep\377|\n' | kcat -P -Z -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+check "records keyed tep<NUL>evil (update, tombstone) and tep<0xff> are all skipped" \
+    wait_until 10 sh -c "[ \$(grep -c '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err) -ge $((skipped0 + 3)) ]"
+check "the skip line shows the key escaped and says why" \
+    sh -c "grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+           jq -e -s 'any(.key == \"tep\\\\x00evil\" and (.error | contains(\"NUL byte\")))' >/dev/null &&
+           grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+           jq -e -s 'any(.key == \"tep\\\\xff\" and (.error | contains(\"UTF-8\")))' >/dev/null"
+check "no endpoint was updated or removed by them" \
+    sh -c "[ \$(grep -E '\"msg\":\"endpoint (updated|removed)\"' $T/bridge.err | grep -c '\"endpointId\":\"tep\"') -eq 0 ]"
+e=$(uuid)
+event "$e" Subscribe "$ACCOUNT_E" >"$T/e8"
+produce "$T/e8"
+check "tep is unchanged: the event goes to its URL" \
+    wait_until 30 sh -c "jq -r 'select(.status == 200) | .webhookId' $T/tep.out | grep -qx $e"
+check "and nothing to the URL of the hostile record" test ! -s "$T/evil.out"
+check "endpoints list shows tep with its own URL" \
+    sh -c "ep() { WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints \"\$@\" -c '$T/bridge.conf'; };
+           ep list --json 2>/dev/null | jq -e -s 'any(.id == \"tep\" and .url == \"http://127.0.0.1:$PORT_tep/h\")' >/dev/null"
 check "SIGTERM exits 0" stop_bridge
-check "invalid records were counted" \
-    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 1' >/dev/null"
+check "invalid records were counted (the hostile keys too)" \
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 4' >/dev/null"
 finish
