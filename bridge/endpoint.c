@@ -5,8 +5,10 @@
  * topic (the registry), so a rule is written once.  An endpoint is built by
  * one thread, then shared read-only: nothing here locks.  Error texts follow
  * the config convention "what is wrong (expected WHAT)" so callers only add
- * "file:line: setting: " in front.  No message ever quotes a secret or a URL
- * that carries credentials.
+ * "file:line: setting: " in front.  No message ever holds a byte of a
+ * secret: a field error names the field, a JSON error its kind and place
+ * (never jansson's "near '...'" context, which quotes the record).  Ids and
+ * account ids are quoted escaped and bounded (redact_bytes).
  */
 #include "endpoint.h"
 
@@ -205,10 +207,13 @@ int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_s
     if (strcmp(account_id, "*") == 0 || util_is_uuid(account_id)) {
         return 0;
     }
+    /* Escaped and bounded: the value may come from a record, any length. */
+    char shown[REDACT_BYTES_LEN];
+    redact_bytes(account_id, strlen(account_id), shown, sizeof(shown));
     util_errf(errstr, errstr_size,
               "\"%s\" is not a UUID (expected 8-4-4-4-12 hex digits such as "
               "\"0b98ef2c-f739-45f1-81e3-b2def2bb868f\", or \"*\" for every account)",
-              account_id);
+              shown);
     return -1;
 }
 
@@ -371,6 +376,36 @@ static int check_event_type(const char *type, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* What kind of JSON error jansson found, in words that hold none of the
+ * record's bytes. */
+static const char *parse_error_kind(enum json_error_code code)
+{
+    switch (code) {
+    case json_error_out_of_memory:
+        return "out of memory";
+    case json_error_stack_overflow:
+        return "nested too deeply";
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "premature end of input";
+    case json_error_end_of_input_expected:
+        return "text after the JSON document";
+    case json_error_invalid_syntax:
+        return "invalid syntax";
+    case json_error_null_character:
+        return "a NUL byte in a string";
+    case json_error_null_byte_in_key:
+        return "a NUL byte in an object key";
+    case json_error_duplicate_key:
+        return "a duplicate object key";
+    case json_error_numeric_overflow:
+        return "a number out of range";
+    default:
+        return "invalid JSON";
+    }
+}
+
 struct endpoint *endpoint_from_json(const char *key, const void *value, size_t len, char *errstr,
                                     size_t errstr_size)
 {
@@ -381,7 +416,10 @@ struct endpoint *endpoint_from_json(const char *key, const void *value, size_t l
     char why[512];
 
     if (root == NULL) {
-        util_errf(errstr, errstr_size, "not valid JSON: %s at byte %d", jerr.text, jerr.position);
+        /* Not jerr.text: jansson ends it with "near '<the bytes there>'",
+         * which for a broken "secrets" list is the secret. */
+        util_errf(errstr, errstr_size, "not valid JSON: %s at line %d, column %d (byte %d)",
+                  parse_error_kind(json_error_code(&jerr)), jerr.line, jerr.column, jerr.position);
         goto fail;
     }
     if (!json_is_object(root)) {

@@ -177,7 +177,19 @@ check "and nothing to the URL of the hostile record" test ! -s "$T/evil.out"
 check "endpoints list shows tep with its own URL" \
     sh -c "ep() { WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints \"\$@\" -c '$T/bridge.conf'; };
            ep list --json 2>/dev/null | jq -e -s 'any(.id == \"tep\" and .url == \"http://127.0.0.1:$PORT_tep/h\")' >/dev/null"
+# A malformed record cut inside a secret: the skip line names the JSON
+# error's kind and place, not jansson's "near '<bytes>'" (the secret).
+printf 'tep|{"accountId":"%s","url":"http://127.0.0.1:%s/h","eventTypes":["*"],"secrets":["whsec_SUPERSECRET\n' \
+    "$ACCOUNT_E" "$PORT_evil" | kcat -P -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+check "a record cut inside its secret is skipped with the error's kind and place" \
+    wait_until 10 sh -c "grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+        jq -e -s 'any(.key == \"tep\" and (.error | test(\"premature end of input at line 1, column [0-9]+\")))' >/dev/null"
+check "and neither the log nor endpoints put shows a byte of the secret" \
+    sh -c "printf '{\"id\":\"x\",\"secrets\":[\"whsec_SUPERSECRET\\001\"]}' |
+           WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints put -c '$T/bridge.conf' 2>$T/put-secret.err;
+           [ \$? -eq 2 ] && grep -q 'not valid JSON' $T/put-secret.err &&
+           ! grep -q SUPERSECRET $T/put-secret.err $T/bridge.err"
 check "SIGTERM exits 0" stop_bridge
 check "invalid records were counted (the hostile keys too)" \
-    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 4' >/dev/null"
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 5' >/dev/null"
 finish

@@ -183,6 +183,49 @@ static void test_id_from_key(void **state)
     assert_non_null(strstr(err, "129 bytes long"));
 }
 
+/*
+ * Issue 11: a malformed record's error names the JSON error's kind and
+ * place, never the bytes there: jansson's own text ends "near '<token>'"
+ * when the token is at most 20 bytes, which for a secret cut short is the
+ * secret's start.
+ */
+#define REC "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"],\"secrets\":"
+static void test_json_error_hides_secret(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        /* the secret's string never ends */
+        REC "[\"whsec_SUPERSECRET",
+        /* a control byte, a byte that is not UTF-8, a bad escape in it */
+        REC "[\"whsec_SUPERSECRET\x01\"]}",
+        REC "[\"whsec_SUPERSECRET\xff\"]}",
+        REC "[\"whsec_SUPERSECRET\\q\"]}",
+        /* a syntax error right after a whole secret */
+        REC "[\"whsec_SUPERSECRETVALUEc2VjcmV0\" x]}",
+        REC "[\"whsec_SUPERSECRETVALUEc2VjcmV0\"}",
+        /* valid JSON, a bad secret: the field is named, not quoted */
+        REC "[\"whsec_SUPERSECRETVALUE c2VjcmV0\"]}",
+        REC "[\"SUPERSECRET\"]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[512];
+        struct endpoint *ep = parse("a", bad[i], err, sizeof(err));
+        assert_null(ep);
+        if (strstr(err, "SUPERSECRET") != NULL || strstr(err, "near") != NULL) {
+            fail_msg("case %zu: the message quotes the record: %s", i, err);
+        }
+    }
+    /* The kind and the place are still said. */
+    char err[512];
+    assert_null(parse("a", bad[0], err, sizeof(err)));
+    assert_non_null(strstr(err, "not valid JSON: premature end of input at line 1, column"));
+    assert_null(parse("a", bad[4], err, sizeof(err)));
+    assert_non_null(strstr(err, "not valid JSON: invalid syntax at line 1, column"));
+    assert_null(parse("a", bad[6], err, sizeof(err)));
+    assert_non_null(strstr(err, "\"secrets\"[0]: secret is not valid base64"));
+}
+#undef REC
+
 static void test_fingerprint(void **state)
 {
     (void)state;
@@ -199,8 +242,11 @@ static void test_fingerprint(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_record),     cmocka_unit_test(test_defaults_and_id),
-        cmocka_unit_test(test_invalid_records), cmocka_unit_test(test_id_from_key),
+        cmocka_unit_test(test_full_record),
+        cmocka_unit_test(test_defaults_and_id),
+        cmocka_unit_test(test_invalid_records),
+        cmocka_unit_test(test_id_from_key),
+        cmocka_unit_test(test_json_error_hides_secret),
         cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
