@@ -8,7 +8,8 @@
  * "file:line: setting: " in front.  No message ever holds a byte of a
  * secret: a field error names the field, a JSON error its kind and place
  * (never jansson's "near '...'" context, which quotes the record).  Ids and
- * account ids are quoted escaped and bounded (redact_bytes).
+ * account ids are quoted escaped and bounded (redact_bytes), URLs without
+ * user name, password, query or fragment (redact_url).
  */
 #include "endpoint.h"
 
@@ -224,6 +225,7 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
     char *host = NULL;
     char *user = NULL;
     char *password = NULL;
+    char shown[REDACT_URL_LEN];
     int ret = -1;
 
     /* Delivery records are JSON, so the URL must be valid UTF-8 (jansson checks). */
@@ -247,27 +249,26 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
      * below with a clear reason rather than as "unsupported by libcurl". */
     CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) {
-        /* The text may hold credentials: quote it only when it has no '@'. */
-        if (strchr(url, '@') != NULL) {
+        /* Not quoted: only a parsed URL can be shown without its
+         * credentials (redact_url). */
+        if (strstr(url, "://") == NULL) {
             util_errf(errstr, errstr_size,
-                      "the URL is not valid: %s (expected an absolute http:// or https:// URL)",
-                      curl_url_strerror(rc));
-        } else if (strstr(url, "://") == NULL) {
-            util_errf(errstr, errstr_size,
-                      "\"%s\" is not an absolute URL (expected http:// or https:// followed by "
-                      "a host, e.g. \"https://hooks.example.com/webhook\")",
-                      url);
+                      "the URL is not absolute (expected http:// or https:// followed by a "
+                      "host, e.g. \"https://hooks.example.com/webhook\")");
         } else if (rc == CURLUE_NO_HOST) {
             util_errf(errstr, errstr_size,
-                      "\"%s\" has no host (expected http:// or https:// followed by a host)", url);
+                      "the URL has no host (expected http:// or https:// followed by a host)");
         } else {
             util_errf(errstr, errstr_size,
-                      "\"%s\" is not a valid URL: %s (expected an absolute http:// or https:// "
-                      "URL such as \"https://hooks.example.com/webhook\")",
-                      url, curl_url_strerror(rc));
+                      "the URL is not valid: %s (expected an absolute http:// or https:// URL "
+                      "such as \"https://hooks.example.com/webhook\")",
+                      curl_url_strerror(rc));
         }
         goto out;
     }
+    /* From here on the URL is quoted as logs show it: without userinfo,
+     * query or fragment. */
+    redact_url(url, shown, sizeof(shown));
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
         util_errf(errstr, errstr_size,
@@ -276,16 +277,17 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
         goto out;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-        util_errf(errstr, errstr_size, "\"%s\" has no scheme (expected http:// or https://)", url);
+        util_errf(errstr, errstr_size, "\"%s\" has no scheme (expected http:// or https://)",
+                  shown);
         goto out;
     }
     if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
         util_errf(errstr, errstr_size, "\"%s\" has scheme \"%s\" (expected http:// or https://)",
-                  url, scheme);
+                  shown, scheme);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        util_errf(errstr, errstr_size, "\"%s\" has no host (expected http(s)://HOST/...)", url);
+        util_errf(errstr, errstr_size, "\"%s\" has no host (expected http(s)://HOST/...)", shown);
         goto out;
     }
     ret = 0;

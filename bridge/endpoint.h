@@ -59,7 +59,8 @@ int endpoint_check_id(const char *id, char *errstr, size_t errstr_size) WB_MUST_
 int endpoint_id_from_key(const void *key, size_t len, char *id, char *errstr,
                          size_t errstr_size) WB_MUST_CHECK;
 /* Checks a URL: absolute http:// or https:// with a host, parsed by libcurl's
- * URL API; no user:password part. */
+ * URL API; no user:password part.  The message quotes the URL only as
+ * redact_url shows it (no userinfo, query or fragment). */
 int endpoint_check_url(const char *url, char *errstr, size_t errstr_size) WB_MUST_CHECK;
 /* Checks an account id: a UUID or "*". */
 int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_size) WB_MUST_CHECK;

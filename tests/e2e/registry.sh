@@ -35,7 +35,11 @@ produce "$T/first"
 # route the first event before the registry knew its endpoint.
 mock_cmd topic_error webhook-endpoints 5 # LEADER_NOT_AVAILABLE
 (sleep 6; echo "topic_error webhook-endpoints 0" >&3) &
+# At debug level, so the check that URLs in log lines carry no credentials
+# covers the per-attempt line too.
+export WEBHOOK_BRIDGE_LOG_LEVEL=debug
 start_bridge bridge "$T/bridge.conf"
+unset WEBHOOK_BRIDGE_LOG_LEVEL
 check "the bridge read the topic to its end before consuming" \
     sh -c "grep '\"msg\":\"registry caught up\"' $T/bridge.err | jq -e '.endpoints == 1' >/dev/null &&
            grep -n -e '\"msg\":\"registry caught up\"' -e '\"msg\":\"ready\"' $T/bridge.err | head -1 | grep -q 'registry caught up'"
@@ -189,7 +193,28 @@ check "and neither the log nor endpoints put shows a byte of the secret" \
            WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints put -c '$T/bridge.conf' 2>$T/put-secret.err;
            [ \$? -eq 2 ] && grep -q 'not valid JSON' $T/put-secret.err &&
            ! grep -q SUPERSECRET $T/put-secret.err $T/bridge.err"
+# URLs in logs (issue 11): scheme, host, port and path only.  A delivery to
+# a URL with a query token logs it without the query; a record whose URL
+# has user:password@ is refused without quoting them.
+ACCOUNT_F=3b4c5d6e-7f80-4912-a3b4-c5d6e7f80912
+start_receiver tok
+ep put --id tok --account "$ACCOUNT_F" --url "http://127.0.0.1:$PORT_tok/h?token=SECRET123#frag" >/dev/null
+check "tok was applied" wait_until 10 applied tok 1
+e=$(uuid)
+event "$e" Subscribe "$ACCOUNT_F" >"$T/e9"
+produce "$T/e9"
+check "an event is delivered to the URL with ?token=" \
+    wait_until 30 sh -c "jq -r 'select(.status == 200) | .webhookId' $T/tok.out | grep -qx $e"
+check "the debug line shows scheme, host, port and path only" \
+    grep -q "\"msg\":\"deliver: [^ ]* to http://127.0.0.1:$PORT_tok/h: status 200" "$T/bridge.err"
+printf 'cred|{"accountId":"%s","url":"http://user:pwSECRET456@127.0.0.1:%s/h?token=SECRET123","eventTypes":["*"]}\n' \
+    "$ACCOUNT_F" "$PORT_tok" | kcat -P -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+check "a record whose URL has user:password@ is skipped" \
+    wait_until 10 sh -c "grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+        jq -e -s 'any(.key == \"cred\" and (.error | contains(\"user name or password\")))' >/dev/null"
+check "neither the token nor the password is anywhere in the bridge's log" \
+    sh -c "! grep -e SECRET123 -e pwSECRET456 $T/bridge.err"
 check "SIGTERM exits 0" stop_bridge
 check "invalid records were counted (the hostile keys too)" \
-    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 5' >/dev/null"
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 6' >/dev/null"
 finish
