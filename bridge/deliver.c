@@ -61,6 +61,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "netguard.h"
+#include "redact.h"
 #include "schedule.h"
 #include "sign.h"
 
@@ -503,9 +504,13 @@ static struct ep_state *xfer_complete(struct worker *w, struct xfer *x, long sta
             dl->retry_after_ms = retry_after_until(x->easy);
         }
     }
-    log_debug("deliver: %s to %s: status %ld%s%s, %lld body bytes in %lld ms", dl->id, dl->url,
-              status, error != NULL ? ", " : "", error != NULL ? error : "",
-              (long long)x->resp_bytes, (long long)duration);
+    if (log_enabled(LVL_DEBUG)) {
+        char shown[REDACT_URL_LEN]; /* the URL without credentials */
+        redact_url(dl->url, shown, sizeof(shown));
+        log_msg(LVL_DEBUG, "deliver: %s to %s: status %ld%s%s, %lld body bytes in %lld ms", dl->id,
+                shown, status, error != NULL ? ", " : "", error != NULL ? error : "",
+                (long long)x->resp_bytes, (long long)duration);
+    }
 
     /* Consecutive failures open the endpoint's circuit; any answer that is
      * not retried (2xx, 410) closes it. */
