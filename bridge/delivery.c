@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "redact.h"
 #include "utf8.h"
 
 struct payload *payload_new(const void *data, size_t len)
@@ -297,7 +298,7 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
     json_t *root = json_loadb(value, len, 0, &jerr);
     if (root == NULL) {
         util_errf(errstr, errstr_size, "delivery record is not valid JSON: %s at byte %d",
-                  jerr.text, jerr.position);
+                  redact_json_error(&jerr), jerr.position);
         goto out;
     }
     int version = 0;

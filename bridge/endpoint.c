@@ -378,36 +378,6 @@ static int check_event_type(const char *type, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* What kind of JSON error jansson found, in words that hold none of the
- * record's bytes. */
-static const char *parse_error_kind(enum json_error_code code)
-{
-    switch (code) {
-    case json_error_out_of_memory:
-        return "out of memory";
-    case json_error_stack_overflow:
-        return "nested too deeply";
-    case json_error_invalid_utf8:
-        return "invalid UTF-8";
-    case json_error_premature_end_of_input:
-        return "premature end of input";
-    case json_error_end_of_input_expected:
-        return "text after the JSON document";
-    case json_error_invalid_syntax:
-        return "invalid syntax";
-    case json_error_null_character:
-        return "a NUL byte in a string";
-    case json_error_null_byte_in_key:
-        return "a NUL byte in an object key";
-    case json_error_duplicate_key:
-        return "a duplicate object key";
-    case json_error_numeric_overflow:
-        return "a number out of range";
-    default:
-        return "invalid JSON";
-    }
-}
-
 struct endpoint *endpoint_from_json(const char *key, const void *value, size_t len, char *errstr,
                                     size_t errstr_size)
 {
@@ -421,7 +391,7 @@ struct endpoint *endpoint_from_json(const char *key, const void *value, size_t l
         /* Not jerr.text: jansson ends it with "near '<the bytes there>'",
          * which for a broken "secrets" list is the secret. */
         util_errf(errstr, errstr_size, "not valid JSON: %s at line %d, column %d (byte %d)",
-                  parse_error_kind(json_error_code(&jerr)), jerr.line, jerr.column, jerr.position);
+                  redact_json_error(&jerr), jerr.line, jerr.column, jerr.position);
         goto fail;
     }
     if (!json_is_object(root)) {

@@ -118,3 +118,31 @@ out:
     curl_free(scheme);
     curl_url_cleanup(u);
 }
+
+const char *redact_json_error(const json_error_t *jerr)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_out_of_memory:
+        return "out of memory";
+    case json_error_stack_overflow:
+        return "nested too deeply";
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "premature end of input";
+    case json_error_end_of_input_expected:
+        return "text after the JSON document";
+    case json_error_invalid_syntax:
+        return "invalid syntax";
+    case json_error_null_character:
+        return "a NUL byte in a string";
+    case json_error_null_byte_in_key:
+        return "a NUL byte in an object key";
+    case json_error_duplicate_key:
+        return "a duplicate object key";
+    case json_error_numeric_overflow:
+        return "a number out of range";
+    default:
+        return "invalid JSON";
+    }
+}

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 /* Input bytes shown by redact_bytes; more are cut and "...(N bytes)" said. */
 #define REDACT_BYTES_SHOWN 64
 /* Room for redact_bytes' output: 4 characters per byte shown, the marker. */
@@ -36,5 +38,10 @@ void redact_bytes(const void *data, size_t len, char *out, size_t out_size);
  * A URL libcurl cannot parse gives REDACT_URL_UNPARSABLE.  out needs
  * REDACT_URL_LEN bytes; it is always terminated. */
 void redact_url(const char *url, char *out, size_t out_size);
+
+/* What kind of error jansson found in a document, in words that hold none
+ * of its bytes: jerr->text ends with "near '<the bytes there>'", which can
+ * be a secret or a payload.  Callers add jerr's line, column or position. */
+const char *redact_json_error(const json_error_t *jerr);
 
 #endif
