@@ -22,8 +22,9 @@ v1=$(uuid) v2=$(uuid) v3=$(uuid) v4=$(uuid) v5=$(uuid)
 long_id="$(head -c 63 /dev/zero | tr '\0' 'a')é"
 big=$(head -c 5000 /dev/zero | tr '\0' 'x')
 
-# The events topic: nine poison records (offsets 1..9), valid events at
-# offsets 0, 10 and 11.
+# The events topic: ten poison records (offsets 1..10), valid events at
+# offsets 0, 11 and 12.
+head -c 900000 /dev/zero | tr '\0' '\001' >"$T/control.bin"
 {
     printf 'subscription-events 0 - %s\n' "$(event "$v1" Subscribe "$ACCOUNT_A" | hex)"
     printf 'subscription-events 0 - 225cc3a922\n' # the 5-byte crash of issue 11
@@ -35,6 +36,9 @@ big=$(head -c 5000 /dev/zero | tr '\0' 'x')
     printf 'subscription-events 0 - %s\n' "$(event "$(uuid)" Subscribe "$ACCOUNT_A" ",\"pad\":\"$big\"" | hex)"
     printf 'subscription-events 0 - %s\n' "$(head -c 5000 /dev/zero | tr '\0' '[' | hex)"
     printf 'subscription-events 0 6b0078 %s\n' "$(printf 'k\0' | hex)7b" # a key with a NUL byte
+    # 900 KB of control bytes: six times that once escaped as "raw" text,
+    # over the producer's limit, so the dead letter is the compact form
+    printf 'subscription-events 0 - @%s\n' "$T/control.bin"
     printf 'subscription-events 0 - %s\n' "$(event "$v2" Subscribe "$ACCOUNT_A" | hex)"
     printf 'subscription-events 0 - %s\n' "$(event "$v3" Unsubscribe "$ACCOUNT_A" | hex)"
 } >"$T/events.spec"
@@ -91,9 +95,9 @@ for id in "$v1" "$v2" "$v3" "$v4" "$v5"; do
         wait_until 30 jqe -s --arg id "$id" 'map(select(.webhookId == $id)) | length == 1' "$T/ok.out"
 done
 check "nothing else was delivered" test "$(lines "$T/ok.out")" -eq 5
-wait_until 30 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | wc -l) -ge 15 ]"
+wait_until 30 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | wc -l) -ge 16 ]"
 consume webhook-dead-letter | jq -c '.payload | fromjson' >"$T/dlq" 2>"$T/dlq.err"
-check "fifteen dead letters, each readable JSON" test "$(lines "$T/dlq")" -eq 15
+check "sixteen dead letters, each readable JSON" test "$(lines "$T/dlq")" -eq 16
 expect() { # TOPIC OFFSET REASON DESCRIPTION
     check "$1:$2 $3: $4" jqe -s --arg t "$1" --argjson o "$2" --arg r "$3" \
         'map(select(.source.topic == $t and .source.offset == $o)) | length == 1 and .[0].reason == $r' "$T/dlq"
@@ -109,6 +113,12 @@ expect subscription-events 6 invalid_event "a NULL value"
 expect subscription-events 7 invalid_event "over max_event_bytes"
 expect subscription-events 8 invalid_event "5000 nested arrays"
 expect subscription-events 9 invalid_event "a key with a NUL byte"
+expect subscription-events 10 invalid_event "900 KB of control bytes"
+sha=$(sha256sum "$T/control.bin" | cut -d' ' -f1)
+check "its dead letter is the compact form: first bytes, size, SHA-256, under 1 MB" \
+    jqe -s --arg sha "$sha" 'map(select(.source.offset == 10 and .source.topic == "subscription-events"))[0]
+        | .rawTruncated == true and .rawSize == 900000 and .rawSha256 == $sha and .raw == null
+          and (.rawBase64 | @base64d | length) > 500000 and (tostring | length) < 1000000' "$T/dlq"
 expect $DELAY 0 invalid_event "not a delivery record"
 expect $DELAY 1 invalid_event "an invalid embedded event"
 expect $DELAY 2 invalid_event "a record that disagrees with its event"
@@ -128,12 +138,12 @@ check "the endpoints-topic records were skipped and counted" \
 
 dlq() { WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" dlq "$@" -c "$T/bridge.conf"; }
 dlq list --json >"$T/list.json" 2>"$T/list.err"
-check "dlq list --json lists all fifteen" test "$(lines "$T/list.json")" -eq 15
+check "dlq list --json lists all sixteen" test "$(lines "$T/list.json")" -eq 16
 dlq list >"$T/list.txt" 2>"$T/list.err2"
-check "dlq list says fifteen" grep -q '15 record' "$T/list.txt" "$T/list.err2"
+check "dlq list says sixteen" grep -q '16 record' "$T/list.txt" "$T/list.err2"
 dlq stats >"$T/stats.txt" 2>"$T/stats.err"
-check "dlq stats counts fifteen" grep -qE '(^|[^0-9])15([^0-9]|$)' "$T/stats.txt"
-check "dlq stats: 13 invalid_event" grep -qE 'invalid_event.*13|13.*invalid_event' "$T/stats.txt"
+check "dlq stats counts sixteen" grep -qE '(^|[^0-9])16([^0-9]|$)' "$T/stats.txt"
+check "dlq stats: 14 invalid_event" grep -qE 'invalid_event.*14|14.*invalid_event' "$T/stats.txt"
 
 check "the bridge is still running" kill -0 "$BRIDGE_PID"
 check "/healthz answers" curl -sf "http://$ADMIN/healthz" -o /dev/null
