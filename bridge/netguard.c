@@ -54,8 +54,12 @@ static const struct range internal[] = {
     {"169.254.0.0/16", "link-local"},
     {"172.16.0.0/12", "private"},
     {"192.0.0.0/24", "reserved"},
+    {"192.0.2.0/24", "documentation"},
+    {"192.88.99.0/24", "reserved"}, /* the 6to4 relay anycast, deprecated */
     {"192.168.0.0/16", "private"},
     {"198.18.0.0/15", "reserved"},
+    {"198.51.100.0/24", "documentation"},
+    {"203.0.113.0/24", "documentation"},
     {"224.0.0.0/4", "multicast"},
     {"240.0.0.0/4", "reserved"}, /* 255.255.255.255 (broadcast) included */
     {"::/128", "unspecified"},

@@ -110,6 +110,10 @@ static const struct class_case cases[] = {
     {"100::", "discard-only"},
     {"100::ffff:ffff:ffff:ffff", "discard-only"},
     {"2001:db8::1", "documentation"},
+    {"192.0.2.1", "documentation"},
+    {"198.51.100.200", "documentation"},
+    {"203.0.113.9", "documentation"},
+    {"192.88.99.1", "reserved"},
     {"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "documentation"},
     /* public */
     {"8.8.8.8", NULL},
@@ -130,7 +134,7 @@ static const struct class_case cases[] = {
     /* next to the refused ranges, and their public IPv4 forms */
     {"::ffff:0:808:808", NULL},                     /* IPv4-translated 8.8.8.8 */
     {"2002:808:808::1", NULL},                      /* 6to4 8.8.8.8 */
-    {"2002:c000:201::", NULL},                      /* 6to4 192.0.2.1 */
+    {"2002:c000:201::", "documentation"},           /* 6to4 192.0.2.1 */
     {"2001:0:4136:e378:8000:63bf:f7f7:f7f7", NULL}, /* Teredo 65.54.227.120 / 8.8.8.8 */
     {"64:ff9b:2::", NULL},                          /* past 64:ff9b:1::/48 */
     {"64:ff9b:0:ffff::", NULL},                     /* before it, outside 64:ff9b::/96 */
