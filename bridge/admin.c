@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "consumer.h"
+#include "deadletter.h"
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
@@ -120,6 +121,9 @@ static const char *not_ready(const struct admin *a)
     }
     if (!consumer_joined(a->events)) {
         return "the events consumer has not joined its group yet";
+    }
+    if (!deadletter_healthy()) {
+        return "the dead-letter topic refused a record in the last minute (see the error log)";
     }
     return NULL;
 }

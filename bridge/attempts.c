@@ -18,6 +18,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "utf8.h"
 
 struct attempts {
     const struct conf *conf;
@@ -126,8 +127,8 @@ static const char *outcome_name(enum delivery_outcome o)
 }
 
 /* A string value: the _nocheck variant where the value is known to be
- * ASCII (UUIDs, ids, times, names of our own), the checked one (NULL when
- * the bytes are not UTF-8) for the rest. */
+ * ASCII (UUIDs, ids, times, names of our own), the checked one (invalid
+ * bytes replaced, so the record always builds) for the rest. */
 static json_t *str_nocheck(const char *s)
 {
     return s != NULL ? json_string_nocheck(s) : json_null();
@@ -135,8 +136,7 @@ static json_t *str_nocheck(const char *s)
 
 static json_t *str_checked(const char *s)
 {
-    json_t *v = s != NULL ? json_string(s) : NULL;
-    return v != NULL ? v : json_null();
+    return utf8_json_or_null(s, 4096);
 }
 
 char *attempts_record(const struct delivery *dl, size_t *lenp)
@@ -176,7 +176,7 @@ char *attempts_record(const struct delivery *dl, size_t *lenp)
     } else {
         json_object_set_new_nocheck(obj, "response", json_null());
     }
-    char *out = json_dumps(obj, JSON_COMPACT);
+    char *out = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
     if (out != NULL) {
         *lenp = strlen(out);
@@ -192,6 +192,7 @@ void attempts_log(struct attempts *a, const struct delivery *dl)
     size_t len = 0;
     char *value = attempts_record(dl, &len);
     if (value == NULL) {
+        dropped(a, "the record could not be built");
         return;
     }
     rd_kafka_resp_err_t err = rd_kafka_producev(

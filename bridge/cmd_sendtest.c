@@ -31,6 +31,7 @@
 #include "duration.h"
 #include "endpoint.h"
 #include "netguard.h"
+#include "redact.h"
 #include "registry.h"
 #include "regsync.h"
 
@@ -212,7 +213,9 @@ static int send_one(const struct conf *conf, struct endpoint *ep, const char *ty
     struct delivery *dl = delivery_new(event_id, type, account, ep->id, ep->url, body);
     dl->ep = endpoint_ref(ep);
     payload_unref(body);
-    printf("POST %s\n", ep->url);
+    char shown[REDACT_URL_LEN]; /* as logs show it: this output is pasted into tickets */
+    redact_url(ep->url, shown, sizeof(shown));
+    printf("POST %s\n", shown);
     printf("endpoint %s, %s test event %s (account %s), %zu signature(s)\n", ep->id, type, event_id,
            account, ep->n_secrets);
     json_decref(parsed);

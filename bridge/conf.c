@@ -247,12 +247,14 @@ static const struct conf_row conf_rows[] = {
              "receivers, say); every other internal address stays blocked."},
     {.path = "delivery.max_event_bytes",
      .type = CT_INT64,
-     .def = "1048576",
+     .def = "921600",
      .min = 1024,
      .max = 16777216,
      .off = CONF_FIELD(delivery.max_event_bytes),
      .help = "Larger events are not delivered: they go to the dead-letter topic as "
-             "invalid_event."},
+             "invalid_event.  At most the producer's message.max.bytes (kafka.properties, "
+             "1000000 by default) less 32768, the room a parked delivery's record needs "
+             "beside its event."},
 
     {.path = "retry", .type = CT_GROUP, .help = "Retry schedule and window (DESIGN.md section 5)."},
     {.path = "retry.schedule",
@@ -1127,6 +1129,43 @@ static void check_delivery_rules(struct loader *ld, const config_t *cfg)
     }
 }
 
+/* The producer's message.max.bytes as kafka.properties sets it, else
+ * librdkafka's default. */
+static int64_t message_max_bytes(const struct conf *conf)
+{
+    static const char name[] = "message.max.bytes=";
+    int64_t v = 1000000;
+    for (size_t i = 0; i < conf->kafka.n_properties; i++) {
+        if (strncmp(conf->kafka.properties[i], name, sizeof(name) - 1) == 0) {
+            v = strtoll(conf->kafka.properties[i] + sizeof(name) - 1, NULL, 10);
+        }
+    }
+    return v;
+}
+
+/* Every accepted event must fit, parked, in one record the producer takes:
+ * otherwise its delivery could only ever be dead-lettered, truncated. */
+static void check_size_rules(struct loader *ld, const config_t *cfg)
+{
+    const struct conf *conf = ld->conf;
+    char where[PATH_MAX_LEN];
+    int64_t limit = message_max_bytes(conf) - CONF_RECORD_ROOM;
+    if (!rule_applies(ld, "delivery.max_event_bytes", "kafka.properties") ||
+        conf->delivery.max_event_bytes <= limit) {
+        return;
+    }
+    const char *path = ld->seen[row_index(row_find("delivery.max_event_bytes"))]
+                           ? "delivery.max_event_bytes"
+                           : "kafka.properties";
+    where_path(ld, cfg, path, where, sizeof(where));
+    add_error(ld, where, path,
+              "delivery.max_event_bytes (%lld) does not leave room for a parked delivery's "
+              "record in message.max.bytes (%lld) (expected max_event_bytes <= %lld, "
+              "message.max.bytes - %d)",
+              (long long)conf->delivery.max_event_bytes, (long long)message_max_bytes(conf),
+              (long long)limit, CONF_RECORD_ROOM);
+}
+
 static void check_topic_rules(struct loader *ld, const config_t *cfg)
 {
     static const char *const paths[] = {"kafka.topics.events", "kafka.topics.endpoints",
@@ -1204,6 +1243,7 @@ static void check_rules(struct loader *ld, const config_t *cfg)
         conf->kafka.replication = 1;
     }
     check_delivery_rules(ld, cfg);
+    check_size_rules(ld, cfg);
     check_topic_rules(ld, cfg);
     check_endpoint_rules(ld);
 }

@@ -17,6 +17,11 @@
 
 struct endpoint;
 
+/* Bytes of a parked delivery's record beside its event (ids, URL, the capped
+ * attempt history) plus the producer's headroom (PRODUCER_HEADROOM): an
+ * event may be at most message.max.bytes less this. */
+#define CONF_RECORD_ROOM 32768
+
 struct conf {
     char *path;
     struct {
@@ -44,7 +49,7 @@ struct conf {
         bool allow_private_networks; /* default false */
         char **allow_networks;       /* CIDR ranges let through the guard */
         size_t n_allow_networks;
-        int64_t max_event_bytes; /* events larger are invalid; default 1 MiB */
+        int64_t max_event_bytes; /* events larger are invalid; default 900 KiB */
     } delivery;
     struct {
         int64_t *schedule_ms; /* intervals, the last one repeats; default [5m] */

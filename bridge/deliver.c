@@ -61,6 +61,8 @@
 #include "endpoint.h"
 #include "log.h"
 #include "netguard.h"
+#include "redact.h"
+#include "schedule.h"
 #include "sign.h"
 
 #define POLL_MAX_MS 1000   /* longest sleep in epoll_wait */
@@ -363,22 +365,18 @@ static void format_error(char *buf, size_t size, CURLcode rc, long os_errno, con
     }
 }
 
-/* Seconds the server asked us to wait (Retry-After), or 0.  libcurl turns
- * both forms (delay-seconds and HTTP-date) into seconds, but before 8.12 a
- * date in the past gives a negative value, and not every version clears
- * the value between transfers of a reused handle: it is read only when
- * this answer carries the header, and clamped. */
-static int64_t retry_after_seconds(CURL *easy)
+/* The epoch ms a Retry-After of this answer asks to wait until, or 0.  Read
+ * from the header itself, not CURLINFO_RETRY_AFTER: before libcurl 8.12 a
+ * date in the past gives a negative value and a reused handle may keep an
+ * earlier answer's value. */
+static int64_t retry_after_until(CURL *easy)
 {
     struct curl_header *h = NULL;
-    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK) {
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL ||
+        h->value == NULL) {
         return 0;
     }
-    curl_off_t secs = 0;
-    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs < 0) {
-        return 0;
-    }
-    return (int64_t)secs;
+    return schedule_retry_after(h->value, util_now_ms());
 }
 
 /* Returns x to the pool (or frees it); its attempt is over. */
@@ -503,15 +501,16 @@ static struct ep_state *xfer_complete(struct worker *w, struct xfer *x, long sta
         /* 1xx, 3xx (redirects are not followed, 304 included), 4xx, 5xx. */
         dl->outcome = OUTCOME_RETRY;
         if (status == 429 || status == 503) {
-            int64_t secs = retry_after_seconds(x->easy);
-            if (secs > 0) {
-                dl->retry_after_ms = util_now_ms() + secs * 1000;
-            }
+            dl->retry_after_ms = retry_after_until(x->easy);
         }
     }
-    log_debug("deliver: %s to %s: status %ld%s%s, %lld body bytes in %lld ms", dl->id, dl->url,
-              status, error != NULL ? ", " : "", error != NULL ? error : "",
-              (long long)x->resp_bytes, (long long)duration);
+    if (log_enabled(LVL_DEBUG)) {
+        char shown[REDACT_URL_LEN]; /* the URL without credentials */
+        redact_url(dl->url, shown, sizeof(shown));
+        log_msg(LVL_DEBUG, "deliver: %s to %s: status %ld%s%s, %lld body bytes in %lld ms", dl->id,
+                shown, status, error != NULL ? ", " : "", error != NULL ? error : "",
+                (long long)x->resp_bytes, (long long)duration);
+    }
 
     /* Consecutive failures open the endpoint's circuit; any answer that is
      * not retried (2xx, 410) closes it. */

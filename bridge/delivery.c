@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "redact.h"
+#include "utf8.h"
 
 struct payload *payload_new(const void *data, size_t len)
 {
@@ -76,9 +78,20 @@ void delivery_destroy(struct delivery *dl)
 struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t duration_ms,
                                      int status, const char *error)
 {
-    dl->attempts = xrealloc(dl->attempts, (dl->n_attempts + 1) * sizeof(*dl->attempts));
+    if (dl->n_attempts == ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST) {
+        /* The history is full: the oldest of the latest goes, the first
+         * ones stay (the start of the story), and the count says so. */
+        struct attempt *gone = &dl->attempts[ATTEMPTS_KEEP_FIRST];
+        free(gone->error);
+        free(gone->response);
+        memmove(gone, gone + 1, (dl->n_attempts - ATTEMPTS_KEEP_FIRST - 1) * sizeof(*gone));
+        dl->n_attempts--;
+        dl->attempts_omitted++;
+    } else {
+        dl->attempts = xrealloc(dl->attempts, (dl->n_attempts + 1) * sizeof(*dl->attempts));
+    }
     struct attempt *a = &dl->attempts[dl->n_attempts];
-    a->n = (int)dl->n_attempts + 1;
+    a->n = (int)delivery_attempt_count(dl) + 1;
     a->at_ms = at_ms;
     a->duration_ms = duration_ms;
     a->status = status;
@@ -86,15 +99,18 @@ struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t
     a->response = NULL;
     a->response_len = 0;
     if (error != NULL) {
-        size_t n = strnlen(error, ATTEMPT_ERROR_MAX);
-        /* Never split a UTF-8 sequence: the text goes into JSON records. */
-        while (n > 0 && n < strlen(error) && ((unsigned char)error[n] & 0xC0) == 0x80) {
-            n--;
-        }
-        a->error = xstrndup(error, n);
+        /* Cut on a character boundary and repaired: the text goes into
+         * JSON records, which must never fail to build. */
+        a->error = xstrndup(error, utf8_cut(error, strlen(error), ATTEMPT_ERROR_MAX));
+        utf8_repair(a->error);
     }
     dl->n_attempts++;
     return a;
+}
+
+size_t delivery_attempt_count(const struct delivery *dl)
+{
+    return dl->n_attempts + dl->attempts_omitted;
 }
 
 void delivery_set_response(struct attempt *a, const char *body, size_t len)
@@ -133,39 +149,62 @@ static json_t *time_or_null(int64_t ms)
     return json_string(buf);
 }
 
-/* Everything but the event, which is spliced in as raw bytes. */
-static json_t *record_object(const struct delivery *dl)
+/* Everything but the event, which is spliced in as raw bytes; NULL when a
+ * value cannot be built (every string here is checked by jansson). */
+json_t *delivery_record_meta(const struct delivery *dl)
 {
     json_t *attempts = json_array();
+    json_t *obj = NULL;
+    if (attempts == NULL) {
+        return NULL;
+    }
     for (size_t i = 0; i < dl->n_attempts; i++) {
         const struct attempt *a = &dl->attempts[i];
-        json_array_append_new(
-            attempts, json_pack("{s:i, s:o, s:I, s:o, s:o}", "attempt", a->n, "at",
+        json_t *one = json_pack("{s:i, s:o, s:I, s:o, s:o}", "attempt", a->n, "at",
                                 time_or_null(a->at_ms), "durationMs", (json_int_t)a->duration_ms,
                                 "status", a->status > 0 ? json_integer(a->status) : json_null(),
-                                "error", a->error != NULL ? json_string(a->error) : json_null()));
+                                "error", utf8_json_or_null(a->error, ATTEMPT_ERROR_MAX));
+        if (one == NULL || json_array_append_new(attempts, one) != 0) {
+            goto fail;
+        }
     }
     json_t *source = json_pack("{s:s?, s:i, s:I}", "topic", dl->source_topic, "partition",
                                (int)dl->source_partition, "offset", (json_int_t)dl->source_offset);
-    json_t *obj = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:o}", "version", 1, "deliveryId",
-        dl->id, "eventId", dl->event_id, "eventType", dl->event_type, "accountId", dl->account_id,
-        "endpointId", dl->endpoint_id, "endpointUrl", dl->url, "firstAttemptAt",
-        time_or_null(dl->first_attempt_ms), "nextAttemptAt", time_or_null(dl->due_ms), "attempts",
-        attempts, "deferred", dl->deferrals, "source", source);
-    if (dl->replayed_from != NULL) {
-        json_object_set_new(obj, "replayedFrom", json_string(dl->replayed_from));
+    /* json_pack steals attempts and source even when it fails. */
+    obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:o}", "version", 1,
+                    "deliveryId", dl->id, "eventId", dl->event_id, "eventType", dl->event_type,
+                    "accountId", dl->account_id, "endpointId", dl->endpoint_id, "endpointUrl",
+                    dl->url, "firstAttemptAt", time_or_null(dl->first_attempt_ms), "nextAttemptAt",
+                    time_or_null(dl->due_ms), "attempts", attempts, "deferred", dl->deferrals,
+                    "source", source);
+    if (obj == NULL) {
+        return NULL;
+    }
+    if (dl->attempts_omitted > 0 &&
+        json_object_set_new(obj, "attemptsOmitted",
+                            json_integer((json_int_t)dl->attempts_omitted)) != 0) {
+        goto fail_obj;
+    }
+    if (dl->replayed_from != NULL &&
+        json_object_set_new(obj, "replayedFrom", json_string(dl->replayed_from)) != 0) {
+        goto fail_obj;
     }
     return obj;
+fail:
+    json_decref(attempts);
+    return NULL;
+fail_obj:
+    json_decref(obj);
+    return NULL;
 }
 
 /* Serialises obj and appends ,"event":<body>} so the Event object is kept
- * byte for byte as it arrived. */
+ * byte for byte as it arrived.  NULL when obj cannot be serialised. */
 static char *splice_event(json_t *obj, const struct payload *body, size_t *lenp)
 {
     char *head = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (head == NULL) {
-        abort(); /* only on out-of-memory */
+        return NULL;
     }
     size_t hlen = strlen(head); /* ends with '}' */
     static const char key[] = ",\"event\":";
@@ -183,7 +222,10 @@ static char *splice_event(json_t *obj, const struct payload *body, size_t *lenp)
 
 char *delivery_to_record(const struct delivery *dl, size_t *lenp)
 {
-    json_t *obj = record_object(dl);
+    json_t *obj = delivery_record_meta(dl);
+    if (obj == NULL) {
+        return NULL;
+    }
     char *out = splice_event(obj, dl->body, lenp);
     json_decref(obj);
     return out;
@@ -192,10 +234,15 @@ char *delivery_to_record(const struct delivery *dl, size_t *lenp)
 char *delivery_to_dead_letter(const struct delivery *dl, const char *reason,
                               int64_t dead_lettered_at_ms, size_t *lenp)
 {
-    json_t *obj = record_object(dl);
-    json_object_set_new(obj, "reason", json_string(reason));
-    json_object_set_new(obj, "deadLetteredAt", time_or_null(dead_lettered_at_ms));
-    char *out = splice_event(obj, dl->body, lenp);
+    json_t *obj = delivery_record_meta(dl);
+    if (obj == NULL) {
+        return NULL;
+    }
+    char *out = NULL;
+    if (json_object_set_new(obj, "reason", json_string(reason)) == 0 &&
+        json_object_set_new(obj, "deadLetteredAt", time_or_null(dead_lettered_at_ms)) == 0) {
+        out = splice_event(obj, dl->body, lenp);
+    }
     json_decref(obj);
     return out;
 }
@@ -250,7 +297,8 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
     json_error_t jerr;
     json_t *root = json_loadb(value, len, 0, &jerr);
     if (root == NULL) {
-        util_errf(errstr, errstr_size, "delivery record is not valid JSON: %s", jerr.text);
+        util_errf(errstr, errstr_size, "delivery record is not valid JSON: %s at byte %d",
+                  redact_json_error(&jerr), jerr.position);
         goto out;
     }
     int version = 0;
@@ -290,10 +338,20 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
         get_time(root, "nextAttemptAt", &dl->due_ms, errstr, errstr_size) != 0) {
         goto fail;
     }
+    json_t *omitted = json_object_get(root, "attemptsOmitted");
+    json_int_t n_omitted = json_is_integer(omitted) ? json_integer_value(omitted) : 0;
+    if (n_omitted < 0 || n_omitted > INT_MAX) {
+        util_errf(errstr, errstr_size, "delivery record: attemptsOmitted is out of range");
+        goto fail;
+    }
     size_t i;
     json_t *a;
     json_array_foreach(attempts, i, a)
     {
+        if (i == ATTEMPTS_KEEP_FIRST) {
+            /* The omitted ones come between the first and the latest. */
+            dl->attempts_omitted = (size_t)n_omitted;
+        }
         json_int_t dur = 0;
         json_t *status = NULL, *error = NULL;
         const char *at = NULL;

@@ -44,6 +44,12 @@ enum delivery_outcome {
 
 #define ATTEMPT_ERROR_MAX 256
 #define ATTEMPT_RESPONSE_MAX 1024
+/* The attempt history a delivery keeps (and its records carry): the first
+ * ATTEMPTS_KEEP_FIRST and the latest ATTEMPTS_KEEP_LATEST attempts, and a
+ * count of those in between (attemptsOmitted), so a long window with short
+ * intervals cannot grow a record without bound. */
+#define ATTEMPTS_KEEP_FIRST 5
+#define ATTEMPTS_KEEP_LATEST 15
 
 struct attempt {
     int n;               /* 1-based attempt number */
@@ -71,8 +77,9 @@ struct delivery {
 
     int64_t first_attempt_ms; /* 0 until the first attempt */
     int64_t due_ms;           /* nominal due time of the next attempt */
-    struct attempt *attempts;
-    size_t n_attempts;
+    struct attempt *attempts; /* the kept history (see ATTEMPTS_KEEP_FIRST) */
+    size_t n_attempts;        /* entries in attempts */
+    size_t attempts_omitted;  /* attempts made but no longer kept */
 
     char *source_topic; /* where the event came from */
     int32_t source_partition;
@@ -100,9 +107,14 @@ struct delivery *delivery_new(const char *event_id, const char *event_type, cons
                               const char *endpoint_id, const char *url, struct payload *body);
 void delivery_destroy(struct delivery *dl);
 
-/* Appends an attempt (number n_attempts+1); error may be NULL.  Returns it. */
+/* Appends an attempt (numbered after every attempt made so far); error may
+ * be NULL, and is kept cut to ATTEMPT_ERROR_MAX bytes on a character
+ * boundary, invalid UTF-8 repaired.  When the history is full the oldest of
+ * the latest attempts is dropped and counted.  Returns the new attempt. */
 struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t duration_ms,
                                      int status, const char *error);
+/* Attempts made so far, the omitted ones included. */
+size_t delivery_attempt_count(const struct delivery *dl);
 const struct attempt *delivery_last_attempt(const struct delivery *dl);
 
 /* Keeps the first ATTEMPT_RESPONSE_MAX bytes of an answer's body in a. */
@@ -111,11 +123,17 @@ void delivery_set_response(struct attempt *a, const char *body, size_t len);
 void delivery_set_source(struct delivery *dl, const char *topic, int32_t partition, int64_t offset);
 
 /* The delay-topic record value (DESIGN section 3), as a malloc'd string;
- * *lenp gets its length.  The event is embedded byte for byte. */
+ * *lenp gets its length.  The event is embedded byte for byte.  NULL when a
+ * field cannot be put into JSON (the caller dead-letters the delivery in
+ * its minimal form: deadletter.c). */
 char *delivery_to_record(const struct delivery *dl, size_t *lenp);
 
+/* The record's fields but the event, as a JSON object (new reference), or
+ * NULL when one cannot be built. */
+json_t *delivery_record_meta(const struct delivery *dl);
+
 /* The dead-letter record value: the delay record plus "reason" and
- * "deadLetteredAt". */
+ * "deadLetteredAt"; NULL as for delivery_to_record. */
 char *delivery_to_dead_letter(const struct delivery *dl, const char *reason,
                               int64_t dead_lettered_at_ms, size_t *lenp);
 

@@ -5,8 +5,11 @@
  * topic (the registry), so a rule is written once.  An endpoint is built by
  * one thread, then shared read-only: nothing here locks.  Error texts follow
  * the config convention "what is wrong (expected WHAT)" so callers only add
- * "file:line: setting: " in front.  No message ever quotes a secret or a URL
- * that carries credentials.
+ * "file:line: setting: " in front.  No message ever holds a byte of a
+ * secret: a field error names the field, a JSON error its kind and place
+ * (never jansson's "near '...'" context, which quotes the record).  Ids and
+ * account ids are quoted escaped and bounded (redact_bytes), URLs without
+ * user name, password, query or fragment (redact_url).
  */
 #include "endpoint.h"
 
@@ -19,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "redact.h"
 #include "sign.h"
 
 /* Longer URLs are refused: no receiver needs one, and they end up in every
@@ -147,12 +151,54 @@ int endpoint_check_id(const char *id, char *errstr, size_t errstr_size)
     }
     for (size_t i = 0; i < len; i++) {
         if (!is_id_char((unsigned char)id[i])) {
+            /* Escaped: the id may come from a record's key, any bytes. */
+            char shown[REDACT_BYTES_LEN];
+            redact_bytes(id, len, shown, sizeof(shown));
             util_errf(errstr, errstr_size,
                       "id \"%s\" has a character that is not allowed at position %zu "
                       "(expected only A-Z a-z 0-9 . _ : -)",
-                      id, i + 1);
+                      shown, i + 1);
             return -1;
         }
+    }
+    return 0;
+}
+
+int endpoint_id_from_key(const void *key, size_t len, char *id, char *errstr, size_t errstr_size)
+{
+    id[0] = '\0';
+    if (key == NULL || len == 0) {
+        util_errf(errstr, errstr_size, "the record has no key (expected the endpoint id)");
+        return -1;
+    }
+    if (len > ENDPOINT_ID_MAX) {
+        util_errf(errstr, errstr_size,
+                  "the key is %zu bytes long (expected an endpoint id of at most %d characters)",
+                  len, ENDPOINT_ID_MAX);
+        return -1;
+    }
+    /* Checked on the bytes, before the key becomes a C string: "tep\0evil"
+     * must not be read as the id "tep". */
+    const char *nul = memchr(key, '\0', len);
+    if (nul != NULL) {
+        util_errf(errstr, errstr_size,
+                  "the key has a NUL byte at position %zu (expected an endpoint id: only "
+                  "A-Z a-z 0-9 . _ : -)",
+                  (size_t)(nul - (const char *)key) + 1);
+        return -1;
+    }
+    json_t *utf8 = json_stringn(key, len);
+    if (utf8 == NULL) {
+        util_errf(errstr, errstr_size,
+                  "the key is not valid UTF-8 (expected an endpoint id: only A-Z a-z 0-9 . _ : -)");
+        return -1;
+    }
+    json_decref(utf8);
+    memcpy(id, key, len);
+    id[len] = '\0';
+    if (endpoint_check_id(id, errstr, errstr_size) != 0) {
+        id[0] = '\0';
+        return -1;
     }
     return 0;
 }
@@ -162,10 +208,13 @@ int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_s
     if (strcmp(account_id, "*") == 0 || util_is_uuid(account_id)) {
         return 0;
     }
+    /* Escaped and bounded: the value may come from a record, any length. */
+    char shown[REDACT_BYTES_LEN];
+    redact_bytes(account_id, strlen(account_id), shown, sizeof(shown));
     util_errf(errstr, errstr_size,
               "\"%s\" is not a UUID (expected 8-4-4-4-12 hex digits such as "
               "\"0b98ef2c-f739-45f1-81e3-b2def2bb868f\", or \"*\" for every account)",
-              account_id);
+              shown);
     return -1;
 }
 
@@ -176,6 +225,7 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
     char *host = NULL;
     char *user = NULL;
     char *password = NULL;
+    char shown[REDACT_URL_LEN];
     int ret = -1;
 
     /* Delivery records are JSON, so the URL must be valid UTF-8 (jansson checks). */
@@ -199,27 +249,26 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
      * below with a clear reason rather than as "unsupported by libcurl". */
     CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) {
-        /* The text may hold credentials: quote it only when it has no '@'. */
-        if (strchr(url, '@') != NULL) {
+        /* Not quoted: only a parsed URL can be shown without its
+         * credentials (redact_url). */
+        if (strstr(url, "://") == NULL) {
             util_errf(errstr, errstr_size,
-                      "the URL is not valid: %s (expected an absolute http:// or https:// URL)",
-                      curl_url_strerror(rc));
-        } else if (strstr(url, "://") == NULL) {
-            util_errf(errstr, errstr_size,
-                      "\"%s\" is not an absolute URL (expected http:// or https:// followed by "
-                      "a host, e.g. \"https://hooks.example.com/webhook\")",
-                      url);
+                      "the URL is not absolute (expected http:// or https:// followed by a "
+                      "host, e.g. \"https://hooks.example.com/webhook\")");
         } else if (rc == CURLUE_NO_HOST) {
             util_errf(errstr, errstr_size,
-                      "\"%s\" has no host (expected http:// or https:// followed by a host)", url);
+                      "the URL has no host (expected http:// or https:// followed by a host)");
         } else {
             util_errf(errstr, errstr_size,
-                      "\"%s\" is not a valid URL: %s (expected an absolute http:// or https:// "
-                      "URL such as \"https://hooks.example.com/webhook\")",
-                      url, curl_url_strerror(rc));
+                      "the URL is not valid: %s (expected an absolute http:// or https:// URL "
+                      "such as \"https://hooks.example.com/webhook\")",
+                      curl_url_strerror(rc));
         }
         goto out;
     }
+    /* From here on the URL is quoted as logs show it: without userinfo,
+     * query or fragment. */
+    redact_url(url, shown, sizeof(shown));
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
         util_errf(errstr, errstr_size,
@@ -228,16 +277,17 @@ int endpoint_check_url(const char *url, char *errstr, size_t errstr_size)
         goto out;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-        util_errf(errstr, errstr_size, "\"%s\" has no scheme (expected http:// or https://)", url);
+        util_errf(errstr, errstr_size, "\"%s\" has no scheme (expected http:// or https://)",
+                  shown);
         goto out;
     }
     if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
         util_errf(errstr, errstr_size, "\"%s\" has scheme \"%s\" (expected http:// or https://)",
-                  url, scheme);
+                  shown, scheme);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        util_errf(errstr, errstr_size, "\"%s\" has no host (expected http(s)://HOST/...)", url);
+        util_errf(errstr, errstr_size, "\"%s\" has no host (expected http(s)://HOST/...)", shown);
         goto out;
     }
     ret = 0;
@@ -338,7 +388,10 @@ struct endpoint *endpoint_from_json(const char *key, const void *value, size_t l
     char why[512];
 
     if (root == NULL) {
-        util_errf(errstr, errstr_size, "not valid JSON: %s at byte %d", jerr.text, jerr.position);
+        /* Not jerr.text: jansson ends it with "near '<the bytes there>'",
+         * which for a broken "secrets" list is the secret. */
+        util_errf(errstr, errstr_size, "not valid JSON: %s at line %d, column %d (byte %d)",
+                  redact_json_error(&jerr), jerr.line, jerr.column, jerr.position);
         goto fail;
     }
     if (!json_is_object(root)) {

@@ -51,8 +51,16 @@ int endpoint_matches(const struct endpoint *ep, const char *account_id, const ch
 
 /* Checks an endpoint id: 1-128 characters of [A-Za-z0-9._:-]. */
 int endpoint_check_id(const char *id, char *errstr, size_t errstr_size) WB_MUST_CHECK;
+/* The id an endpoints-topic record's key names: key is len bytes (NULL
+ * when the record has none), not a C string.  Refused, with nothing written
+ * to id but "": no key, a NUL byte, bytes that are not UTF-8, or anything
+ * endpoint_check_id refuses.  id needs ENDPOINT_ID_MAX + 1 bytes.  The
+ * message shows the key escaped (redact_bytes), never raw. */
+int endpoint_id_from_key(const void *key, size_t len, char *id, char *errstr,
+                         size_t errstr_size) WB_MUST_CHECK;
 /* Checks a URL: absolute http:// or https:// with a host, parsed by libcurl's
- * URL API; no user:password part. */
+ * URL API; no user:password part.  The message quotes the URL only as
+ * redact_url shows it (no userinfo, query or fragment). */
 int endpoint_check_url(const char *url, char *errstr, size_t errstr_size) WB_MUST_CHECK;
 /* Checks an account id: a UUID or "*". */
 int endpoint_check_account(const char *account_id, char *errstr, size_t errstr_size) WB_MUST_CHECK;

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "redact.h"
+
 static const char *json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -70,7 +72,10 @@ int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes
     json_error_t jerr;
     json_t *root = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
-        util_errf(errstr, errstr_size, "not valid JSON: %s at byte %d", jerr.text, jerr.position);
+        /* The kind and place, not jerr.text: its "near '...'" would carry
+         * payload bytes into the logs (the dead letter has them all). */
+        util_errf(errstr, errstr_size, "not valid JSON: %s at byte %d", redact_json_error(&jerr),
+                  jerr.position);
         return -1;
     }
     if (!json_is_object(root)) {

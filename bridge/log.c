@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 enum log_level log_threshold = LVL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
@@ -45,12 +47,16 @@ void log_json(enum log_level lvl, const char *msg, json_t *fields)
     }
     char ts[UTIL_TIME_LEN];
     util_format_time(util_now_ms(), ts, sizeof(ts));
-    json_t *line = json_pack("{s:s, s:s, s:s}", "time", ts, "level", level_names[lvl], "msg", msg);
-    if (fields != NULL) {
+    /* The message may carry outside text: utf8_json makes it valid, so the
+     * line is never lost.  A NULL fields (a json_pack that refused a text)
+     * loses only the fields. */
+    json_t *line = json_pack("{s:s, s:s, s:o}", "time", ts, "level", level_names[lvl], "msg",
+                             utf8_json_or_null(msg, 4096));
+    if (line != NULL && fields != NULL) {
         json_object_update(line, fields);
-        json_decref(fields);
     }
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(fields);
+    char *text = line != NULL ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(line);
     if (text != NULL) {
         flockfile(stderr);
@@ -71,5 +77,6 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    utf8_repair(buf);
     log_json(lvl, buf, NULL);
 }

@@ -49,7 +49,15 @@
     X(dead_gone, "dead_letters_total", "reason=\"endpoint_gone\"", "")                             \
     X(dead_removed, "dead_letters_total", "reason=\"endpoint_removed\"", "")                       \
     X(dead_disabled, "dead_letters_total", "reason=\"endpoint_disabled\"", "")                     \
-    X(events_invalid, "dead_letters_total", "reason=\"invalid_event\"", "")                        \
+    X(dead_changed, "dead_letters_total", "reason=\"endpoint_changed\"", "")                       \
+    X(dead_too_large, "dead_letters_total", "reason=\"record_too_large\"", "")                     \
+    X(dead_park_refused, "dead_letters_total", "reason=\"park_refused\"", "")                      \
+    X(dead_invalid, "dead_letters_total", "reason=\"invalid_event\"", "")                          \
+    X(dead_letters_refused, "dead_letters_refused_total", "",                                      \
+      "Dead letters Kafka refused for good (size, authorization, unknown topic): their source "    \
+      "offsets stay uncommitted and /readyz fails")                                                \
+    X(events_invalid, "events_invalid_total", "",                                                  \
+      "Event records that were not valid events (dead-lettered as invalid_event)")                 \
     X(produce_retries, "produce_retries_total", "",                                                \
       "Parked or dead-lettered records produced again after Kafka refused them")                   \
     X(delay_records_invalid, "delay_records_invalid_total", "",                                    \

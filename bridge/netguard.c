@@ -1,7 +1,28 @@
 /*
  * netguard: address classes as CIDR ranges over one 16-byte form (IPv4 as
- * ::ffff:a.b.c.d), looked up linearly: a dozen ranges, once per new
+ * ::ffff:a.b.c.d), looked up linearly: a few dozen ranges, once per new
  * connection.  Read-only after netguard_new; no locks.
+ *
+ * IPv6 forms that lead to an IPv4 address.  The rule: where the IPv4
+ * address sits at a fixed place, it is taken out and checked like any IPv4
+ * address (the allow list included); where it does not, the whole range is
+ * refused as a class of its own.
+ *   - IPv4-mapped ::ffff:0:0/96: in the table directly (the 16-byte form).
+ *   - IPv4-compatible ::/96 (deprecated), NAT64 well-known 64:ff9b::/96
+ *     (RFC 6052) and IPv4-translated ::ffff:0:0:0/96 (SIIT, RFC 2765):
+ *     the last 4 bytes.
+ *   - 6to4 2002::/16 (RFC 3056): bytes 2..5; the tunnel's far end is that
+ *     IPv4 host.
+ *   - Teredo 2001::/32 (RFC 4380): the client, last 4 bytes XOR 0xff, and
+ *     the Teredo server, bytes 4..7; a Teredo client on this host sends to
+ *     both (a direct and an indirect bubble), so both are checked.
+ *   - Local-use NAT64 64:ff9b:1::/48 (RFC 8215): refused.  The operator
+ *     picks a prefix of 32 to 96 bits inside it and RFC 6052 places the IPv4
+ *     address differently for each, so no byte offset is reliable.
+ * Ranges that are not the public Internet and embed nothing are refused by
+ * class: discard-only 100::/64 (RFC 6666), documentation 2001:db8::/32.
+ * An address in the allow list is let through whatever its form, and so is
+ * one whose every internal embedded IPv4 address is in the allow list.
  */
 #include "netguard.h"
 
@@ -43,12 +64,22 @@ static const struct range internal[] = {
     {"fe80::/10", "link-local"},
     {"fec0::/10", "private"},
     {"ff00::/8", "multicast"},
+    {"100::/64", "discard-only"},
+    {"2001:db8::/32", "documentation"},
+    {"64:ff9b:1::/48", "local-use NAT64"},
 };
 
 /* Forms of IPv6 address that carry an IPv4 address in their last 4 bytes. */
 static const uint8_t nat64_prefix[12] = {0x00, 0x64, 0xff, 0x9b}; /* 64:ff9b::/96 */
 static const uint8_t compat_prefix[12] = {0};                     /* ::/96 (deprecated) */
 static const uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+static const uint8_t translated_prefix[12] = {[8] = 0xff, [9] = 0xff}; /* ::ffff:0:0:0/96 */
+/* And those that carry it elsewhere. */
+static const uint8_t sixtofour_prefix[2] = {0x20, 0x02};          /* 2002::/16 */
+static const uint8_t teredo_prefix[4] = {0x20, 0x01, 0x00, 0x00}; /* 2001::/32 */
+
+/* Most IPv4 addresses one IPv6 address carries (Teredo: server and client). */
+#define MAX_EMBEDDED 2
 
 static struct netguard_cidr internal_cidrs[WB_ARRAY_LEN(internal)]; /* same order */
 static pthread_once_t internal_once = PTHREAD_ONCE_INIT;
@@ -155,23 +186,43 @@ static int to_bytes(const struct sockaddr *sa, uint8_t out[16])
     return -1;
 }
 
-/* The IPv4 address an IPv6 one carries (NAT64, IPv4-compatible), in mapped
- * form; 0 when it carries one. */
-static int embedded_v4(const uint8_t addr[16], uint8_t out[16])
+/* The mapped form of the IPv4 address in v4[0..3]. */
+static void set_mapped(uint8_t out[16], const uint8_t v4[4])
 {
-    int compat = memcmp(addr, compat_prefix, 12) == 0;
-    if (compat) {
+    memcpy(out, mapped_prefix, 12);
+    memcpy(out + 12, v4, 4);
+}
+
+/* The IPv4 addresses an IPv6 one carries (see the top of the file), each
+ * in mapped form; how many (0 to MAX_EMBEDDED). */
+static size_t embedded_v4(const uint8_t addr[16], uint8_t out[MAX_EMBEDDED][16])
+{
+    if (memcmp(addr, compat_prefix, 12) == 0) {
         /* ::/128 and ::1/128 are IPv6 addresses of their own. */
         static const uint8_t zero3[3] = {0};
         if (memcmp(addr + 12, zero3, 3) == 0 && addr[15] <= 1) {
-            return -1;
+            return 0;
         }
+        set_mapped(out[0], addr + 12);
+        return 1;
     }
-    if (!compat && memcmp(addr, nat64_prefix, 12) != 0) {
-        return -1;
+    if (memcmp(addr, nat64_prefix, 12) == 0 || memcmp(addr, translated_prefix, 12) == 0) {
+        set_mapped(out[0], addr + 12);
+        return 1;
     }
-    memcpy(out, mapped_prefix, 12);
-    memcpy(out + 12, addr + 12, 4);
+    if (memcmp(addr, sixtofour_prefix, sizeof(sixtofour_prefix)) == 0) {
+        set_mapped(out[0], addr + 2);
+        return 1;
+    }
+    if (memcmp(addr, teredo_prefix, sizeof(teredo_prefix)) == 0) {
+        uint8_t client[4];
+        for (int i = 0; i < 4; i++) {
+            client[i] = (uint8_t)(addr[12 + i] ^ 0xff);
+        }
+        set_mapped(out[0], client);
+        set_mapped(out[1], addr + 4);
+        return 2;
+    }
     return 0;
 }
 
@@ -186,22 +237,9 @@ static const char *classify_bytes(const uint8_t addr[16])
     return NULL;
 }
 
-const char *netguard_classify(const struct sockaddr *sa)
-{
-    uint8_t addr[16], v4[16];
-    if (to_bytes(sa, addr) != 0) {
-        return "not an IP address";
-    }
-    const char *cls = classify_bytes(addr);
-    if (cls == NULL && embedded_v4(addr, v4) == 0) {
-        cls = classify_bytes(v4);
-    }
-    return cls;
-}
-
 static int allowed(const struct netguard *g, const uint8_t addr[16])
 {
-    for (size_t i = 0; i < g->n_allow; i++) {
+    for (size_t i = 0; g != NULL && i < g->n_allow; i++) {
         if (in_cidr(addr, &g->allow[i])) {
             return 1;
         }
@@ -209,20 +247,52 @@ static int allowed(const struct netguard *g, const uint8_t addr[16])
     return 0;
 }
 
+/* NULL when addr may be connected to under g's allow list (none when g is
+ * NULL); otherwise the class of the address or of an IPv4 address it
+ * carries. */
+static const char *check_bytes(const struct netguard *g, const uint8_t addr[16])
+{
+    uint8_t v4[MAX_EMBEDDED][16];
+
+    if (allowed(g, addr)) {
+        return NULL;
+    }
+    const char *cls = classify_bytes(addr);
+    if (cls != NULL) {
+        return cls;
+    }
+    size_t n = embedded_v4(addr, v4);
+    for (size_t i = 0; i < n; i++) {
+        if (allowed(g, v4[i])) {
+            continue;
+        }
+        cls = classify_bytes(v4[i]);
+        if (cls != NULL) {
+            return cls;
+        }
+    }
+    return NULL;
+}
+
+const char *netguard_classify(const struct sockaddr *sa)
+{
+    uint8_t addr[16];
+    if (to_bytes(sa, addr) != 0) {
+        return "not an IP address";
+    }
+    return check_bytes(NULL, addr);
+}
+
 const char *netguard_check(const struct netguard *g, const struct sockaddr *sa)
 {
-    uint8_t addr[16], v4[16];
+    uint8_t addr[16];
     if (g == NULL || g->allow_all) {
         return NULL;
     }
     if (to_bytes(sa, addr) != 0) {
         return "not an IP address";
     }
-    int has_v4 = embedded_v4(addr, v4) == 0;
-    if (allowed(g, addr) || (has_v4 && allowed(g, v4))) {
-        return NULL;
-    }
-    return netguard_classify(sa);
+    return check_bytes(g, addr);
 }
 
 struct netguard *netguard_new(bool allow_all, char *const *allow, size_t n_allow, char *errstr,

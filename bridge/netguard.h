@@ -4,8 +4,10 @@
  * internal address is caught too), whether it is an internal one: loopback,
  * private (RFC 1918, RFC 4193), link-local (169.254.0.0/16, the cloud
  * metadata address among them, and fe80::/10), shared/CGNAT (100.64.0.0/10),
- * multicast, unspecified, reserved and broadcast, and the IPv4-mapped,
- * IPv4-compatible and NAT64 forms of these.  Named CIDR ranges
+ * multicast, unspecified, reserved and broadcast, and the IPv6 forms that
+ * carry one of these (IPv4-mapped, IPv4-compatible, NAT64, IPv4-translated,
+ * 6to4, Teredo); also local-use NAT64 (64:ff9b:1::/48), discard-only
+ * (100::/64) and documentation (2001:db8::/32) addresses.  Named CIDR ranges
  * (delivery.allow_networks) are let through; delivery.allow_private_networks
  * turns the guard off.
  *

@@ -37,20 +37,37 @@ static void finish(struct pipeline *pl, struct delivery *dl, int resolved)
 struct produced_ctx {
     struct pipeline *pl;
     struct delivery *dl;
+    int parking; /* 1: a delay record, 0: a dead letter */
 };
 
-static void produced(void *arg, int durable)
+static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason);
+
+/* A delay record Kafka refuses for good goes to the dead-letter topic (its
+ * retries cannot go on); a dead letter refused for good leaves the record's
+ * offset unstored (deadletter.c has said so loudly). */
+static void produced(void *arg, enum producer_status status, const char *error)
 {
     struct produced_ctx *ctx = arg;
-    finish(ctx->pl, ctx->dl, durable);
+    struct pipeline *pl = ctx->pl;
+    struct delivery *dl = ctx->dl;
+    int parking = ctx->parking;
     free(ctx);
+    if (parking && (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE)) {
+        log_json(LVL_WARN, "Kafka refused a parked delivery; dead-lettering it",
+                 json_pack("{s:s, s:s, s:s}", "deliveryId", dl->id, "endpointId", dl->endpoint_id,
+                           "error", error != NULL ? error : ""));
+        dead_letter(pl, dl, status == PRODUCER_TOO_LARGE ? "record_too_large" : "park_refused");
+        return;
+    }
+    finish(pl, dl, status == PRODUCER_DURABLE);
 }
 
-static struct produced_ctx *ctx_new(struct pipeline *pl, struct delivery *dl)
+static struct produced_ctx *ctx_new(struct pipeline *pl, struct delivery *dl, int parking)
 {
     struct produced_ctx *ctx = xmalloc(sizeof(*ctx));
     ctx->pl = pl;
     ctx->dl = dl;
+    ctx->parking = parking;
     return ctx;
 }
 
@@ -61,16 +78,23 @@ static void park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64
     dl->due_ms = due_ms;
     dl->outcome = OUTCOME_NONE;
     dl->retry_after_ms = 0;
-    size_t len;
+    size_t len = 0;
     char *value = delivery_to_record(dl, &len);
+    if (value == NULL || len > producer_value_max(pl->producer)) {
+        /* Checked here, not left to Kafka: a refused record would only be
+         * dead-lettered later, one round trip and one log line worse. */
+        free(value);
+        dead_letter(pl, dl, value == NULL ? "park_refused" : "record_too_large");
+        return;
+    }
     snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-    producer_send(pl->producer, topic, dl->endpoint_id, value, len, produced, ctx_new(pl, dl),
+    producer_send(pl->producer, topic, dl->endpoint_id, value, len, produced, ctx_new(pl, dl, 1),
                   "due-at", due, PRODUCER_END);
 }
 
 static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason)
 {
-    deadletter_delivery(pl->producer, pl->conf, dl, reason, produced, ctx_new(pl, dl));
+    deadletter_delivery(pl->producer, pl->conf, dl, reason, produced, ctx_new(pl, dl, 0));
 }
 
 void pipeline_dispatch(struct pipeline *pl, struct delivery *dl)
@@ -134,7 +158,7 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
     }
     if (dl->outcome == OUTCOME_SUCCESS) {
         metrics_inc(M_deliveries_succeeded);
-        if (dl->n_attempts == 1 && dl->record_ts_ms > 0) {
+        if (delivery_attempt_count(dl) == 1 && dl->record_ts_ms > 0) {
             metrics_observe(H_delivery_latency, util_now_ms() - dl->record_ts_ms);
         }
         finish(pl, dl, 1);

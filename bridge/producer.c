@@ -26,6 +26,9 @@
 #include "metrics.h"
 
 #define RETRY_BACKOFF_MS 1000
+/* How long a topic may stay unknown (being created, metadata propagating)
+ * before a record for it is refused for good. */
+#define UNKNOWN_TOPIC_WAIT_MS 30000
 
 struct pmsg {
     struct pmsg *next;
@@ -38,11 +41,13 @@ struct pmsg {
     producer_done_cb *done;
     void *arg;
     int64_t retry_at_ms;
+    int64_t first_failure_ms; /* mono ms of the first refusal, or 0 */
     int tries;
 };
 
 struct producer {
     rd_kafka_t *rk;
+    size_t max_bytes; /* the producer's message.max.bytes */
     pthread_t thread;
     atomic_int running;
     atomic_long outstanding;
@@ -63,11 +68,44 @@ static void pmsg_free(struct pmsg *m)
     free(m);
 }
 
-static void finish(struct producer *p, struct pmsg *m, int durable)
+static void finish(struct producer *p, struct pmsg *m, enum producer_status status,
+                   const char *error)
 {
-    m->done(m->arg, durable);
+    m->done(m->arg, status, error);
     pmsg_free(m);
     atomic_fetch_sub(&p->outstanding, 1);
+}
+
+/* What an error means for m: retried (PRODUCER_RETRY), or refused for good.
+ * Retrying cannot fix a record over the size limit, a refused
+ * authorization, a record the broker calls invalid, or a topic that stays
+ * unknown past UNKNOWN_TOPIC_WAIT_MS; every other error (a broker down, a
+ * timeout, a full queue) is retried until Kafka takes the record. */
+static enum producer_status classify(struct pmsg *m, rd_kafka_resp_err_t err)
+{
+    int64_t now = util_mono_ms();
+    if (m->first_failure_ms == 0) {
+        m->first_failure_ms = now;
+    }
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        return PRODUCER_TOO_LARGE;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return PRODUCER_REFUSED;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        return now - m->first_failure_ms >= UNKNOWN_TOPIC_WAIT_MS ? PRODUCER_REFUSED
+                                                                  : PRODUCER_RETRY;
+    default:
+        return PRODUCER_RETRY;
+    }
 }
 
 static void push_retry(struct producer *p, struct pmsg *m)
@@ -93,6 +131,11 @@ static void produce(struct producer *p, struct pmsg *m)
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_BLOCK), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(hdrs);
+        enum producer_status status = classify(m, err);
+        if (status != PRODUCER_RETRY) {
+            finish(p, m, status, rd_kafka_err2str(err));
+            return;
+        }
         metrics_inc(M_produce_retries);
         log_json(LVL_WARN, "produce refused; retrying",
                  json_pack("{s:s, s:s, s:i}", "topic", m->topic, "error", rd_kafka_err2str(err),
@@ -107,12 +150,17 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     struct producer *p = opaque;
     struct pmsg *m = rkm->_private;
     if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        finish(p, m, 1);
+        finish(p, m, PRODUCER_DURABLE, NULL);
         return;
     }
     if (!atomic_load(&p->running) && (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                                       rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
-        finish(p, m, 0);
+        finish(p, m, PRODUCER_ABANDONED, NULL);
+        return;
+    }
+    enum producer_status status = classify(m, rkm->err);
+    if (status != PRODUCER_RETRY) {
+        finish(p, m, status, rd_kafka_err2str(rkm->err));
         return;
     }
     metrics_inc(M_produce_retries);
@@ -199,6 +247,12 @@ int producer_start(struct producer **pp, const struct conf *conf, const char *bo
         }
     }
     struct producer *p = xcalloc(1, sizeof(*p));
+    char mmb[32];
+    size_t mmb_size = sizeof(mmb);
+    p->max_bytes = 1000000; /* librdkafka's default */
+    if (rd_kafka_conf_get(kconf, "message.max.bytes", mmb, &mmb_size) == RD_KAFKA_CONF_OK) {
+        p->max_bytes = (size_t)strtoull(mmb, NULL, 10);
+    }
     rd_kafka_conf_set_dr_msg_cb(kconf, dr_msg_cb);
     rd_kafka_conf_set_opaque(kconf, p);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, (size_t)errstr_size);
@@ -244,6 +298,17 @@ void producer_send(struct producer *p, const char *topic, const char *key, char 
     produce(p, m);
 }
 
+size_t producer_max_bytes(const struct producer *p)
+{
+    return p->max_bytes;
+}
+
+size_t producer_value_max(const struct producer *p)
+{
+    return p->max_bytes > 2 * PRODUCER_HEADROOM ? p->max_bytes - PRODUCER_HEADROOM
+                                                : p->max_bytes / 2;
+}
+
 long producer_outstanding(const struct producer *p)
 {
     return atomic_load(&p->outstanding);
@@ -274,7 +339,7 @@ void producer_stop(struct producer *p)
     struct pmsg *m = p->retry_head;
     while (m != NULL) {
         struct pmsg *next = m->next;
-        finish(p, m, 0);
+        finish(p, m, PRODUCER_ABANDONED, NULL);
         m = next;
     }
     p->retry_head = NULL;

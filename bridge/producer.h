@@ -20,9 +20,20 @@
 struct conf;
 struct producer;
 
-/* durable: 1 when Kafka acknowledged the record, 0 when it was given up at
- * shutdown. */
-typedef void producer_done_cb(void *arg, int durable);
+/* How a record handed to producer_send ended. */
+enum producer_status {
+    PRODUCER_ABANDONED = 0, /* given up at shutdown: not durable */
+    PRODUCER_DURABLE = 1,   /* Kafka acknowledged it */
+    PRODUCER_REFUSED = 2,   /* refused for good: authorization, an invalid record, or a topic
+                               still unknown after a bounded wait */
+    PRODUCER_TOO_LARGE = 3, /* over the size limit (the producer's or the broker's) */
+    PRODUCER_RETRY = 4,     /* internal: not reported to callbacks */
+};
+
+/* Runs once per record, on the producer's poll thread (or on the sending
+ * thread for a record refused at once); error names the Kafka error for
+ * PRODUCER_REFUSED and PRODUCER_TOO_LARGE, else NULL. */
+typedef void producer_done_cb(void *arg, enum producer_status status, const char *error);
 
 #define PRODUCER_MAX_HEADERS 8
 /* Ends producer_send's header list (a typed NULL, as variadic calls need). */
@@ -45,6 +56,18 @@ long producer_flush(struct producer *p, int64_t deadline_ms);
 /* Stops the poll thread; outstanding records are reported not durable.
  * Thread: main. */
 void producer_stop(struct producer *p);
+
+/* The largest record value the producer takes (its message.max.bytes). */
+size_t producer_max_bytes(const struct producer *p);
+
+/* Room kept below message.max.bytes for a record's key, headers and
+ * framing. */
+#define PRODUCER_HEADROOM (16 * 1024)
+
+/* The largest value the bridge hands to producer_send: message.max.bytes
+ * less PRODUCER_HEADROOM.  Every record is checked against it before it is
+ * produced. */
+size_t producer_value_max(const struct producer *p);
 
 /* Records handed over and not yet reported. */
 long producer_outstanding(const struct producer *p);

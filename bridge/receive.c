@@ -9,6 +9,14 @@
  * one that does not verify is answered 401.
  * Attempts are counted per webhook-id header, so a test can see retries.
  *
+ * Hostile clients: at most --max-connections connections at a time (more
+ * are accepted and closed at once, so a client sees a reset rather than a
+ * hang), each closed after --idle-timeout seconds without traffic; the open
+ * file limit is raised to fit them (Redis's adjustOpenFilesLimit), or the
+ * connection limit lowered when it cannot be.  Webhook-ids are remembered
+ * by their SHA-256 digest, at most RECEIVE_MAX_IDS of them, so the memory
+ * kept per id does not depend on its length.
+ *
  * Threads: MHD runs one thread per connection plus its listen thread; they
  * all call on_request()/on_completed() concurrently and share struct
  * receiver, whose fields below `lock` are protected by it.  Per-request
@@ -30,11 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 #include "sign.h"
 #include "util.h"
@@ -44,7 +54,17 @@
 /* Distinct webhook-ids remembered for attempt counting; beyond this, new ids
  * are reported as attempt 1 and not recorded. */
 #define RECEIVE_MAX_IDS 1000000
-#define RECEIVE_CONN_TIMEOUT_S 120u
+#define RECEIVE_ID_DIGEST_LEN 32 /* SHA-256: what is kept of each webhook-id */
+/* Connections at a time: well above what a bridge opens to one endpoint
+ * (delivery.endpoint_max_in_flight, 64 by default, plus libcurl's idle
+ * cache), within a 1024 open-file limit.  Each is a thread. */
+#define RECEIVE_DEFAULT_MAX_CONN 1000
+#define RECEIVE_MAX_MAX_CONN 10000
+/* Open files beyond the connections: stdio, the listen socket, MHD's wakeup
+ * pipe, the port file, and slack. */
+#define RECEIVE_RESERVED_FDS 32
+#define RECEIVE_DEFAULT_IDLE_TIMEOUT_S 5
+#define RECEIVE_MAX_IDLE_TIMEOUT_S 3600
 #define RECEIVE_LOCATION "/redirected"
 #define RECEIVE_MAX_SECRETS 8
 
@@ -63,13 +83,15 @@ struct receive_opts {
     const char *port_file;              /* where to write the bound port, or NULL */
     char *secrets[RECEIVE_MAX_SECRETS]; /* --secret: verify signatures when any */
     size_t n_secrets;
+    long max_conn;     /* --max-connections */
+    long idle_timeout; /* --idle-timeout, seconds */
 };
 
-/* One remembered webhook-id and how many times it was seen. */
+/* One remembered webhook-id (its digest) and how many times it was seen. */
 struct seen {
     struct seen *next;
     unsigned long count;
-    char id[];
+    unsigned char digest[RECEIVE_ID_DIGEST_LEN];
 };
 
 struct receiver {
@@ -83,6 +105,7 @@ struct receiver {
     size_t nbuckets;       /* lock: power of two */
     size_t nseen;          /* lock */
     int full_warned;       /* lock */
+    int digest_warned;     /* lock */
 };
 
 /* Request state of one connection thread, freed by on_completed(). */
@@ -122,6 +145,12 @@ static void usage(FILE *fp)
             "                       --fail-first, if given)\n"
             "  --json               print JSON objects instead of text lines\n"
             "  --port-file FILE     write the bound port number to FILE\n"
+            "  --max-connections N  connections at a time, 1..%d (default %d); more\n"
+            "                       are closed at once.  The open file limit is raised\n"
+            "                       to fit them, or N lowered (with a warning) when\n"
+            "                       the hard limit is too low\n"
+            "  --idle-timeout SECONDS  close a connection idle this long, 1..%d\n"
+            "                       (default %d); a --delay does not count as idle\n"
             "  --secret whsec_...   verify each delivery's Standard Webhooks signature\n"
             "                       and timestamp (5 minutes of tolerance) with this\n"
             "                       secret; repeat for several (rotation).  A delivery\n"
@@ -137,7 +166,12 @@ static void usage(FILE *fp)
             "  \"unchecked\"), \"signatureError\"}; a body that is not UTF-8 is given as\n"
             "  \"bodyBase64\" instead.\n"
             "Bodies over 16 MiB are answered 413; other methods than POST 405.\n"
-            "Exit status: 0 ok, 1 failure, 2 bad usage.\n");
+            "Attempts are counted for up to %d distinct webhook-ids, each kept as\n"
+            "its SHA-256 digest whatever its length (under 80 MB when full); later\n"
+            "new ids are reported as attempt 1 and not remembered.\n"
+            "Exit status: 0 ok, 1 failure, 2 bad usage.\n",
+            RECEIVE_MAX_MAX_CONN, RECEIVE_DEFAULT_MAX_CONN, RECEIVE_MAX_IDLE_TIMEOUT_S,
+            RECEIVE_DEFAULT_IDLE_TIMEOUT_S, RECEIVE_MAX_IDS);
 }
 
 /* Parses a whole decimal number within [min, max]. */
@@ -227,7 +261,9 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         OPT_DROP,
         OPT_JSON,
         OPT_PORT_FILE,
-        OPT_SECRET
+        OPT_SECRET,
+        OPT_MAX_CONN,
+        OPT_IDLE_TIMEOUT
     };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -240,6 +276,8 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         {"json", no_argument, NULL, OPT_JSON},
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
         {"secret", required_argument, NULL, OPT_SECRET},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -250,6 +288,8 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
 
     memset(opts, 0, sizeof(*opts));
     opts->status = 200;
+    opts->max_conn = RECEIVE_DEFAULT_MAX_CONN;
+    opts->idle_timeout = RECEIVE_DEFAULT_IDLE_TIMEOUT_S;
     optind = 1;
     for (;;) {
         c = getopt_long(argc, argv, "h", longopts, NULL);
@@ -313,6 +353,20 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
             opts->secrets[opts->n_secrets++] = optarg;
             break;
         }
+        case OPT_MAX_CONN:
+            if (parse_long(optarg, 1, RECEIVE_MAX_MAX_CONN, &opts->max_conn) != 0) {
+                fprintf(stderr, "receive: --max-connections %s: must be 1..%d\n", optarg,
+                        RECEIVE_MAX_MAX_CONN);
+                return -1;
+            }
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (parse_long(optarg, 1, RECEIVE_MAX_IDLE_TIMEOUT_S, &opts->idle_timeout) != 0) {
+                fprintf(stderr, "receive: --idle-timeout %s: must be 1..%d seconds\n", optarg,
+                        RECEIVE_MAX_IDLE_TIMEOUT_S);
+                return -1;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -364,15 +418,12 @@ static void receiver_deinit(struct receiver *rv)
     pthread_mutex_destroy(&rv->lock);
 }
 
-/* FNV-1a, 64 bit. */
-static uint64_t hash_id(const char *id)
+/* The bucket of a digest: its first bytes are as good as any hash. */
+static size_t bucket_of(const unsigned char *digest, size_t nbuckets)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-    }
-    return h;
+    uint64_t h;
+    memcpy(&h, digest, sizeof(h));
+    return (size_t)(h & (nbuckets - 1));
 }
 
 /* Doubles the table.  Lock held. */
@@ -385,7 +436,7 @@ static void seen_grow(struct receiver *rv)
         struct seen *s = rv->buckets[i];
         while (s != NULL) {
             struct seen *next = s->next;
-            size_t j = (size_t)(hash_id(s->id) & (n - 1));
+            size_t j = bucket_of(s->digest, n);
             s->next = b[j];
             b[j] = s;
             s = next;
@@ -399,12 +450,21 @@ static void seen_grow(struct receiver *rv)
 /* Counts one more sighting of id and returns the new count.  Lock held. */
 static unsigned long seen_bump(struct receiver *rv, const char *id)
 {
-    size_t len = strlen(id);
-    size_t i = (size_t)(hash_id(id) & (rv->nbuckets - 1));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
     struct seen *s;
 
+    if (EVP_Digest(id, strlen(id), digest, &dlen, EVP_sha256(), NULL) != 1 ||
+        dlen != RECEIVE_ID_DIGEST_LEN) {
+        if (!rv->digest_warned) {
+            fprintf(stderr, "receive: SHA-256 failed in OpenSSL, webhook-ids not counted\n");
+            rv->digest_warned = 1;
+        }
+        return 1;
+    }
+    size_t i = bucket_of(digest, rv->nbuckets);
     for (s = rv->buckets[i]; s != NULL; s = s->next) {
-        if (strcmp(s->id, id) == 0) {
+        if (memcmp(s->digest, digest, RECEIVE_ID_DIGEST_LEN) == 0) {
             s->count++;
             return s->count;
         }
@@ -417,8 +477,8 @@ static unsigned long seen_bump(struct receiver *rv, const char *id)
         }
         return 1;
     }
-    s = xmalloc(sizeof(*s) + len + 1);
-    memcpy(s->id, id, len + 1);
+    s = xmalloc(sizeof(*s));
+    memcpy(s->digest, digest, RECEIVE_ID_DIGEST_LEN);
     s->count = 1;
     s->next = rv->buckets[i];
     rv->buckets[i] = s;
@@ -743,6 +803,47 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     fputs(msg, stderr);
 }
 
+/* Makes room in the open file limit for opts->max_conn connections: raises
+ * the soft limit, up to the hard one, when it is too low; when even the
+ * hard one is, lowers opts->max_conn and says so on stderr.  Returns 0, or
+ * -1 when not even one connection fits (reported in errstr). */
+static int fit_open_files(struct receive_opts *opts, char *errstr,
+                          size_t errstr_size) WB_MUST_CHECK;
+static int fit_open_files(struct receive_opts *opts, char *errstr, size_t errstr_size)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)opts->max_conn + RECEIVE_RESERVED_FDS;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        util_errf(errstr, errstr_size, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return -1;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit raised = rl;
+        raised.rlim_cur =
+            (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            rl = raised;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        if (rl.rlim_cur <= RECEIVE_RESERVED_FDS) {
+            util_errf(errstr, errstr_size,
+                      "the open file limit is %llu, too low for any connection (expected at "
+                      "least %d)",
+                      (unsigned long long)rl.rlim_cur, RECEIVE_RESERVED_FDS + 1);
+            return -1;
+        }
+        long fit = (long)(rl.rlim_cur - RECEIVE_RESERVED_FDS);
+        fprintf(stderr,
+                "receive: the open file limit is %llu, so at most %ld connections "
+                "(--max-connections %ld asked; raise ulimit -n)\n",
+                (unsigned long long)rl.rlim_cur, fit, opts->max_conn);
+        opts->max_conn = fit;
+    }
+    return 0;
+}
+
 /* Writes "<port>\n" to path through a temporary file and rename, so a
  * reader polling for the file never sees it half written. */
 static int write_port_file(const char *path, unsigned port, char *errstr,
@@ -811,6 +912,10 @@ int receive_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
 
     receiver_init(&rv, &opts);
+    if (fit_open_files(&opts, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "receive: %s\n", errstr);
+        goto out;
+    }
 
     /* A thread per connection, so a --delay never holds up other clients. */
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
@@ -822,7 +927,8 @@ int receive_main(int argc, char **argv)
     mhd = MHD_start_daemon(
         flags, opts.port, NULL, NULL, on_request, &rv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &rv,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&opts.addr, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, &rv, MHD_OPTION_CONNECTION_TIMEOUT, RECEIVE_CONN_TIMEOUT_S, MHD_OPTION_END);
+        on_completed, &rv, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opts.max_conn,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opts.idle_timeout, MHD_OPTION_END);
     if (mhd == NULL) {
         fprintf(stderr, "receive: cannot listen on %s\n", opts.listen);
         goto out;

@@ -21,6 +21,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "redact.h"
 #include "registry.h"
 
 #define METADATA_TIMEOUT_MS 2000
@@ -125,15 +126,16 @@ static void assign(struct regsync *rs, int n)
     rs->n_parts = n;
 }
 
-/* A key as a log field: the text when it is UTF-8. */
+/* A key as a log field: escaped to printable ASCII and bounded
+ * (redact_bytes), whatever bytes it holds. */
 static json_t *key_field(const rd_kafka_message_t *rkm)
 {
+    char shown[REDACT_BYTES_LEN];
     if (rkm->key == NULL) {
         return json_null();
     }
-    size_t len = rkm->key_len > 200 ? 200 : rkm->key_len;
-    json_t *s = json_stringn(rkm->key, len);
-    return s != NULL ? s : json_string("(not UTF-8)");
+    redact_bytes(rkm->key, rkm->key_len, shown, sizeof(shown));
+    return json_string(shown);
 }
 
 static void skip(struct regsync *rs, const rd_kafka_message_t *rkm, const char *why)
@@ -146,27 +148,34 @@ static void skip(struct regsync *rs, const rd_kafka_message_t *rkm, const char *
                        key_field(rkm), "error", why));
 }
 
+int regsync_parse_record(const void *key, size_t key_len, const void *value, size_t value_len,
+                         char *id, struct endpoint **epp, char *errstr, size_t errstr_size)
+{
+    *epp = NULL;
+    /* A key that is not exactly an id is refused before the value is looked
+     * at, so neither an update nor a tombstone reaches another endpoint. */
+    if (endpoint_id_from_key(key, key_len, id, errstr, errstr_size) != 0) {
+        return -1;
+    }
+    if (value != NULL) {
+        *epp = endpoint_from_json(id, value, value_len, errstr, errstr_size);
+        if (*epp == NULL) {
+            id[0] = '\0';
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void apply(struct regsync *rs, const rd_kafka_message_t *rkm)
 {
     char err[512], id[ENDPOINT_ID_MAX + 1];
     struct endpoint *ep = NULL;
 
-    if (rkm->key == NULL || rkm->key_len == 0 || rkm->key_len > ENDPOINT_ID_MAX) {
-        skip(rs, rkm, "no key, or a key longer than an endpoint id (expected the endpoint id)");
-        return;
-    }
-    memcpy(id, rkm->key, rkm->key_len);
-    id[rkm->key_len] = '\0';
-    if (endpoint_check_id(id, err, sizeof(err)) != 0) {
+    if (regsync_parse_record(rkm->key, rkm->key_len, rkm->payload, rkm->len, id, &ep, err,
+                             sizeof(err)) != 0) {
         skip(rs, rkm, err);
         return;
-    }
-    if (rkm->payload != NULL) {
-        ep = endpoint_from_json(id, rkm->payload, rkm->len, err, sizeof(err));
-        if (ep == NULL) {
-            skip(rs, rkm, err);
-            return;
-        }
     }
     const char *account = ep != NULL ? ep->account_id : NULL;
     json_t *fields = json_pack("{s:s, s:s?}", "endpointId", id, "accountId", account);

@@ -26,6 +26,7 @@
 #include "util.h"
 
 struct conf;
+struct endpoint;
 struct registry;
 struct regsync;
 
@@ -41,6 +42,17 @@ long regsync_invalid(const struct regsync *rs);
 
 /* util_mono_ms() of the reader loop's last turn.  Any thread. */
 int64_t regsync_heartbeat(const struct regsync *rs);
+
+/* One endpoints-topic record as it came off the topic, checked: key
+ * (key_len bytes, NULL when the record has none) must be an endpoint id,
+ * value (value_len bytes; NULL for a tombstone) an endpoint record for it.
+ * 0: the id is in id (ENDPOINT_ID_MAX + 1 bytes) and *epp is the endpoint
+ * (one reference, the caller's) or NULL for a tombstone.  -1: the record
+ * must be skipped, the reason is in errstr, *epp is NULL.  Pure: any
+ * thread. */
+int regsync_parse_record(const void *key, size_t key_len, const void *value, size_t value_len,
+                         char *id, struct endpoint **epp, char *errstr,
+                         size_t errstr_size) WB_MUST_CHECK;
 
 /* Stops the reader and frees everything; NULL is fine.  Thread: main. */
 void regsync_stop(struct regsync *rs);

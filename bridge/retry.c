@@ -13,6 +13,7 @@
 #include "delivery.h"
 #include "duration.h"
 #include "endpoint.h"
+#include "event.h"
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
@@ -85,46 +86,141 @@ static int64_t header_due(const rd_kafka_message_t *rkm)
     return *end == '\0' && v > 0 ? v : 0;
 }
 
-static void entry_done(void *arg, int durable)
+static void entry_done(void *arg, enum producer_status status, const char *error)
 {
+    (void)error;
     struct offsets_entry *e = arg;
-    if (durable) {
+    if (status == PRODUCER_DURABLE) {
         offsets_release(e);
     } else {
         offsets_abandon(e);
     }
 }
 
-/* Re-parks a record unchanged (same topic, same due-at): its wait was capped
- * at the topic's interval. */
-static void repark(struct retry *r, struct held *h)
-{
-    const rd_kafka_message_t *rkm = h->rkm;
-    char due[24];
-    snprintf(due, sizeof(due), "%lld", (long long)h->due_ms);
-    char *key = rkm->key != NULL ? xstrndup(rkm->key, rkm->key_len) : xstrdup("");
-    metrics_inc(M_deliveries_reparked);
-    producer_send(r->pl->producer, rd_kafka_topic_name(rkm->rkt), key,
-                  xstrndup(rkm->payload, rkm->len), rkm->len, entry_done, h->entry, "due-at", due,
-                  PRODUCER_END);
-    free(key);
-}
-
-/* A due record: attempt it again with the endpoint's current settings. */
-static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offsets_entry *e,
-                         int64_t due_ms)
+/* Dead-letters a delay record that is not one we can act on. */
+static void dead_letter_raw(struct retry *r, const rd_kafka_message_t *rkm, struct offsets_entry *e,
+                            const char *reason, const char *error)
 {
     struct pipeline *pl = r->pl;
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    struct deadletter_source src = {rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset};
+    deadletter_raw(pl->producer, pl->conf, reason, &src, rkm->key, rkm->key_len, rkm->payload,
+                   rkm->len, error, entry_done, e);
+}
+
+/* A re-park Kafka refused for good goes to the dead-letter topic: it keeps
+ * the record's bytes for that. */
+struct repark_ctx {
+    struct retry *r;
+    struct offsets_entry *entry;
+    struct deadletter_source src;
+    char *topic;
+    char *key;
+    char *value;
+    size_t len;
+};
+
+static void reparked(void *arg, enum producer_status status, const char *error)
+{
+    struct repark_ctx *c = arg;
+    if (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE) {
+        deadletter_raw(c->r->pl->producer, c->r->pl->conf,
+                       status == PRODUCER_TOO_LARGE ? "record_too_large" : "park_refused", &c->src,
+                       c->key, strlen(c->key), c->value, c->len, error != NULL ? error : "refused",
+                       entry_done, c->entry);
+    } else {
+        entry_done(c->entry, status, error);
+    }
+    free(c->topic);
+    free(c->key);
+    free(c->value);
+    free(c);
+}
+
+/* The parked delivery in rkm, checked as input: a valid delivery record
+ * whose embedded event is a valid event that says what the record says.
+ * NULL (and the record dead-lettered as invalid_event) otherwise. */
+static struct delivery *parse_parked(struct retry *r, const rd_kafka_message_t *rkm,
+                                     struct offsets_entry *e)
+{
     char err[512];
     struct delivery *dl = delivery_from_record(rkm->payload, rkm->len, err, sizeof(err));
     if (dl == NULL) {
         metrics_inc(M_delay_records_invalid);
-        deadletter_invalid(pl->producer, pl->conf, topic, rkm->partition, rkm->offset, rkm->key,
-                           rkm->key_len, rkm->payload, rkm->len, err, entry_done, e);
-        return;
+        dead_letter_raw(r, rkm, e, "invalid_event", err);
+        return NULL;
+    }
+    struct event ev;
+    if (event_parse(&ev, dl->body->data, dl->body->len,
+                    (size_t)r->pl->conf->delivery.max_event_bytes, err, sizeof(err)) != 0) {
+        metrics_inc(M_delay_records_invalid);
+        char why[600];
+        util_errf(why, sizeof(why), "delivery record: event: %s", err);
+        dead_letter_raw(r, rkm, e, "invalid_event", why);
+        delivery_destroy(dl);
+        return NULL;
+    }
+    int same = strcmp(ev.id, dl->event_id) == 0 && strcmp(ev.type, dl->event_type) == 0 &&
+               strcmp(ev.account_id, dl->account_id) == 0;
+    event_deinit(&ev);
+    if (!same) {
+        metrics_inc(M_delay_records_invalid);
+        dead_letter_raw(
+            r, rkm, e, "invalid_event",
+            "delivery record: eventId, eventType or accountId differs from its event's");
+        delivery_destroy(dl);
+        return NULL;
     }
     dl->entry = e;
+    return dl;
+}
+
+/* 1 when dl's next attempt, due at due_ms, is past its window: a due-at
+ * header beyond first attempt + window (clock skew, a forged header) ends
+ * the delivery rather than re-parking it forever. */
+static int past_window(const struct retry *r, const struct delivery *dl, int64_t due_ms)
+{
+    return dl->first_attempt_ms > 0 && due_ms > dl->first_attempt_ms + r->pl->conf->retry.window_ms;
+}
+
+/* Re-parks a record unchanged (same topic, same due-at): its wait was capped
+ * at the topic's interval.  It is checked as any parked delivery first. */
+static void repark(struct retry *r, struct held *h)
+{
+    const rd_kafka_message_t *rkm = h->rkm;
+    struct delivery *dl = parse_parked(r, rkm, h->entry);
+    if (dl == NULL) {
+        return;
+    }
+    if (past_window(r, dl, h->due_ms)) {
+        pipeline_dead_letter(r->pl, dl, "retry_window_expired");
+        return;
+    }
+    delivery_destroy(dl);
+    char due[24];
+    snprintf(due, sizeof(due), "%lld", (long long)h->due_ms);
+    struct repark_ctx *c = xcalloc(1, sizeof(*c));
+    c->r = r;
+    c->entry = h->entry;
+    c->topic = xstrdup(rd_kafka_topic_name(rkm->rkt));
+    c->src = (struct deadletter_source){c->topic, rkm->partition, rkm->offset};
+    c->key = rkm->key != NULL ? xstrndup(rkm->key, strnlen(rkm->key, rkm->key_len)) : xstrdup("");
+    c->value = xstrndup(rkm->payload, rkm->len);
+    c->len = rkm->len;
+    metrics_inc(M_deliveries_reparked);
+    producer_send(r->pl->producer, c->topic, c->key, xstrndup(rkm->payload, rkm->len), rkm->len,
+                  reparked, c, "due-at", due, PRODUCER_END);
+}
+
+/* A due record: attempt it again with the endpoint's current settings, if
+ * the endpoint as it is now still takes this event. */
+static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offsets_entry *e,
+                         int64_t due_ms)
+{
+    struct pipeline *pl = r->pl;
+    struct delivery *dl = parse_parked(r, rkm, e);
+    if (dl == NULL) {
+        return;
+    }
     int64_t now = util_now_ms();
     if (due_ms > 0) {
         dl->due_ms = due_ms;
@@ -137,13 +233,21 @@ static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offset
     if (!ep->enabled) {
         endpoint_unref(ep);
         /* Disabled: wait, without an attempt, until the window is over. */
-        int64_t interval = schedule_interval(pl->conf, dl->n_attempts);
+        int64_t interval = schedule_interval(pl->conf, delivery_attempt_count(dl));
         int64_t next = (dl->due_ms > now ? dl->due_ms : now) + interval;
         if (next > dl->first_attempt_ms + pl->conf->retry.window_ms) {
             pipeline_dead_letter(pl, dl, "endpoint_disabled");
         } else {
             pipeline_park(pl, dl, next, interval);
         }
+        return;
+    }
+    if (!endpoint_matches(ep, dl->account_id, dl->event_type)) {
+        /* The id now names an endpoint of another account, or one that no
+         * longer takes this type: never post account A's event to B's URL
+         * nor sign it with B's secret. */
+        endpoint_unref(ep);
+        pipeline_dead_letter(pl, dl, "endpoint_changed");
         return;
     }
     /* The endpoint as it is now: its current URL and secrets. */
@@ -172,9 +276,16 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
     int64_t interval = topic_interval(r->pl->conf, topic);
     rd_kafka_timestamp_type_t tstype;
     int64_t appended = rd_kafka_message_timestamp(rkm, &tstype);
+    /* Woken at its due time, or after the topic's interval at most (a
+     * Retry-After beyond it is re-parked), or after the window on a topic
+     * whose name gives no interval: a far due-at never holds a partition
+     * longer than that (repark then checks it against the window). */
+    int64_t cap = interval > 0 ? interval : r->pl->conf->retry.window_ms;
     int64_t wake = due;
-    if (interval > 0 && appended > 0 && appended + interval < wake) {
-        wake = appended + interval;
+    if (appended > 0 && appended + cap < wake) {
+        wake = appended + cap;
+    } else if (appended <= 0 && now + cap < wake) {
+        wake = now + cap;
     }
     if (wake < now) {
         wake = now;

@@ -20,10 +20,11 @@
 /* Most events match few endpoints; more are handled in a second pass. */
 #define ROUTE_STACK 64
 
-static void invalid_done(void *arg, int durable)
+static void invalid_done(void *arg, enum producer_status status, const char *error)
 {
+    (void)error;
     struct offsets_entry *e = arg;
-    if (durable) {
+    if (status == PRODUCER_DURABLE) {
         offsets_release(e);
     } else {
         offsets_abandon(e);
@@ -43,8 +44,9 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
         metrics_inc(M_events_invalid);
         struct offsets_entry *e =
             offsets_track(consumer_offsets(c), topic, rkm->partition, rkm->offset, 1);
-        deadletter_invalid(pl->producer, pl->conf, topic, rkm->partition, rkm->offset, rkm->key,
-                           rkm->key_len, rkm->payload, rkm->len, err, invalid_done, e);
+        struct deadletter_source src = {topic, rkm->partition, rkm->offset};
+        deadletter_raw(pl->producer, pl->conf, "invalid_event", &src, rkm->key, rkm->key_len,
+                       rkm->payload, rkm->len, err, invalid_done, e);
         rd_kafka_message_destroy(rkm);
         return;
     }

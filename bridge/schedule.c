@@ -5,6 +5,9 @@
 #include "schedule.h"
 
 #include <stdio.h>
+#include <time.h>
+
+#include <curl/curl.h>
 
 #include "conf.h"
 #include "delivery.h"
@@ -39,7 +42,7 @@ void schedule_next(const struct conf *conf, const struct delivery *dl,
     default:
         break;
     }
-    int64_t interval = schedule_interval(conf, dl->n_attempts);
+    int64_t interval = schedule_interval(conf, delivery_attempt_count(dl));
     int64_t due = dl->due_ms + interval;
     if (dl->retry_after_ms > due) {
         due = dl->retry_after_ms;
@@ -52,6 +55,43 @@ void schedule_next(const struct conf *conf, const struct delivery *dl,
     out->action = SCHEDULE_PARK;
     out->due_ms = due;
     out->interval_ms = interval;
+}
+
+int64_t schedule_retry_after(const char *value, int64_t now_ms)
+{
+    const char *p = value;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (*p >= '0' && *p <= '9') {
+        /* delay-seconds: digits only, saturating instead of overflowing. */
+        int64_t secs = 0;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (secs < SCHEDULE_RETRY_AFTER_MAX_MS / 1000) {
+                secs = secs * 10 + (*p - '0');
+            }
+        }
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p != '\0' || secs == 0) {
+            return 0;
+        }
+        int64_t ms =
+            secs < SCHEDULE_RETRY_AFTER_MAX_MS / 1000 ? secs * 1000 : SCHEDULE_RETRY_AFTER_MAX_MS;
+        return now_ms + ms;
+    }
+    /* An HTTP-date, read by libcurl's date parser. */
+    time_t t = curl_getdate(p, NULL);
+    if (t == (time_t)-1) {
+        return 0;
+    }
+    int64_t secs = (int64_t)t - now_ms / 1000;
+    if (secs <= 0) {
+        return 0;
+    }
+    return now_ms +
+           (secs < SCHEDULE_RETRY_AFTER_MAX_MS / 1000 ? secs * 1000 : SCHEDULE_RETRY_AFTER_MAX_MS);
 }
 
 void schedule_topic_name(const char *prefix, int64_t interval_ms, char *buf, size_t size)

@@ -32,6 +32,14 @@ int64_t schedule_interval(const struct conf *conf, size_t n);
 void schedule_next(const struct conf *conf, const struct delivery *dl,
                    struct schedule_decision *out);
 
+/* A Retry-After header's value (RFC 9110 section 10.2.3: delay-seconds or
+ * an HTTP-date) as the epoch ms it asks to wait until, read at now_ms.
+ * Returns 0 when the value is neither, or names a time not after now.
+ * Huge values saturate at SCHEDULE_RETRY_AFTER_MAX_MS past now (far beyond
+ * any window: such a delivery is dead-lettered at once). */
+#define SCHEDULE_RETRY_AFTER_MAX_MS (400LL * 24 * 3600 * 1000)
+int64_t schedule_retry_after(const char *value, int64_t now_ms);
+
 /* "<prefix>-<interval>" with the interval in its shortest exact form. */
 void schedule_topic_name(const char *prefix, int64_t interval_ms, char *buf, size_t size);
 

@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "utf8.h"
+
 static void oom(size_t size)
 {
     fprintf(stderr, "webhook-bridge: out of memory allocating %zu bytes\n", size);
@@ -88,29 +90,66 @@ void util_format_time(int64_t ms, char *buf, size_t size)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-int util_parse_time(const char *s, int64_t *ms)
+/* n decimal digits at p, or -1. */
+static int digits(const char *p, int n)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (p == NULL) {
-        return -1;
-    }
-    int64_t frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        p++;
-        while (isdigit((unsigned char)*p)) {
-            if (digits < 3) {
-                frac = frac * 10 + (*p - '0');
-            }
-            digits++;
-            p++;
-        }
-        if (digits == 0) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
             return -1;
         }
-        for (; digits < 3; digits++) {
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* Strict RFC 3339 (section 5.6): fixed positions, every field range-checked,
+ * no reading past the terminating NUL (each field is checked digit by digit
+ * before the next is looked at).  Times the writer cannot write back (at or
+ * before the epoch, after 9999) are refused, so a record read is a record
+ * that can be written again. */
+int util_parse_time(const char *s, int64_t *ms)
+{
+    int year = digits(s, 4);
+    if (year < 0 || s[4] != '-') {
+        return -1;
+    }
+    int mon = digits(s + 5, 2);
+    if (mon < 1 || mon > 12 || s[7] != '-') {
+        return -1;
+    }
+    int mday = digits(s + 8, 2);
+    if (mday < 1 || mday > 31 || (s[10] != 'T' && s[10] != 't')) {
+        return -1;
+    }
+    int hour = digits(s + 11, 2);
+    if (hour < 0 || hour > 23 || s[13] != ':') {
+        return -1;
+    }
+    int min = digits(s + 14, 2);
+    if (min < 0 || min > 59 || s[16] != ':') {
+        return -1;
+    }
+    int sec = digits(s + 17, 2);
+    if (sec < 0 || sec > 60) { /* 60: a leap second, taken as the next one */
+        return -1;
+    }
+    const char *p = s + 19;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 3) {
+                frac = frac * 10 + (*p - '0');
+            }
+            n++;
+            p++;
+        }
+        if (n == 0) {
+            return -1;
+        }
+        for (; n < 3; n++) {
             frac *= 10;
         }
     }
@@ -119,8 +158,12 @@ int util_parse_time(const char *s, int64_t *ms)
         p++;
     } else if (*p == '+' || *p == '-') {
         int sign = *p == '-' ? -1 : 1;
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) {
+        int hh = digits(p + 1, 2);
+        if (hh < 0 || hh > 23 || p[3] != ':') {
+            return -1;
+        }
+        int mm = digits(p + 4, 2);
+        if (mm < 0 || mm > 59) {
             return -1;
         }
         offset_s = sign * (hh * 3600 + mm * 60);
@@ -131,8 +174,23 @@ int util_parse_time(const char *s, int64_t *ms)
     if (*p != '\0') {
         return -1;
     }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = mday;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
     time_t t = timegm(&tm);
-    *ms = ((int64_t)t - offset_s) * 1000 + frac;
+    if (tm.tm_mday != mday && sec != 60) {
+        return -1; /* February 30th: timegm normalised it into March */
+    }
+    int64_t v = ((int64_t)t - offset_s) * 1000 + frac;
+    if (v <= 0 || v > UTIL_TIME_MAX_MS) {
+        return -1;
+    }
+    *ms = v;
     return 0;
 }
 
@@ -197,4 +255,5 @@ void util_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(errstr, errstr_size, fmt, ap);
     va_end(ap);
+    utf8_repair(errstr); /* the cut, or a %.Ns, may split a character */
 }

@@ -31,8 +31,10 @@ int64_t util_mono_us(void);
 /* "2026-11-22T10:00:00.000Z" for an epoch-ms time; buf needs 25 bytes. */
 #define UTIL_TIME_LEN 25
 void util_format_time(int64_t ms, char *buf, size_t size);
-/* Parses RFC 3339 ("2026-11-22T10:00:00Z", fractions and offsets allowed).
- * Returns 0 and sets *ms, or -1. */
+/* Parses RFC 3339 ("2026-11-22T10:00:00Z", fractions and offsets allowed)
+ * for times after the epoch up to the end of 9999, the range
+ * util_format_time writes.  Returns 0 and sets *ms, or -1. */
+#define UTIL_TIME_MAX_MS 253402300799999LL
 int util_parse_time(const char *s, int64_t *ms) WB_MUST_CHECK;
 
 /* A random (version 4) UUID in canonical text form; buf needs 37 bytes. */
@@ -45,7 +47,8 @@ int util_is_uuid(const char *s);
 char *util_base64(const void *data, size_t len);
 
 /* snprintf that always terminates and never reports truncation as an
- * error: for error buffers. */
+ * error: for error buffers.  The result is valid UTF-8 (utf8_repair), so it
+ * can go into any JSON record or log line. */
 void util_errf(char *errstr, size_t errstr_size, const char *fmt, ...) WB_PRINTF(3, 4);
 
 #endif

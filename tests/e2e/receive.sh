@@ -1,7 +1,9 @@
 #!/bin/sh
 # End-to-end checks of `webhook-bridge receive`, the scripted local webhook
 # receiver: answers, headers, printed lines, attempt counting, --drop,
-# --delay and a clean exit on SIGTERM.  Needs curl and jq.
+# --delay, a clean exit on SIGTERM, and hostile clients (idle connections,
+# long webhook-ids).  Needs curl, jq and the idleconns helper ($HELPERS,
+# default build/release/helpers).
 #
 #   sh tests/e2e/receive.sh build/webhook-bridge
 #
@@ -15,6 +17,7 @@ case $BIN in
 /*) ;;
 *) BIN=$(pwd)/$BIN ;;
 esac
+HELPERS=${HELPERS:-$(dirname "$BIN")/release/helpers}
 # tests/run.sh gives a log directory to keep; otherwise a temporary one.
 if [ -n "${TEST_LOG_DIR:-}" ]; then
     TMP=$TEST_LOG_DIR
@@ -28,6 +31,7 @@ FAILS=0
 RPID=""
 PORT=""
 NAME=""
+ULIMIT="" # ulimit arguments for the next receiver, e.g. "-S -n 512"
 
 cleanup() {
     for p in $PIDS; do
@@ -61,13 +65,20 @@ check() {
     fi
 }
 
-# start NAME [OPTION]...: starts a receiver; sets RPID, PORT and NAME.
+# start NAME [OPTION]...: starts a receiver (under `ulimit $ULIMIT` when
+# set); sets RPID, PORT and NAME.
 start() {
     NAME=$1
     shift
     rm -f "$TMP/$NAME.port"
-    "$BIN" receive --listen 127.0.0.1:0 --port-file "$TMP/$NAME.port" "$@" \
-        >"$TMP/$NAME.out" 2>"$TMP/$NAME.err" &
+    # The subshell execs the receiver, so $! is the receiver's pid.
+    (
+        if [ -n "$ULIMIT" ]; then
+            # shellcheck disable=SC2086 # "-S -n 512" is several words
+            ulimit $ULIMIT || exit 1
+        fi
+        exec "$BIN" receive --listen 127.0.0.1:0 --port-file "$TMP/$NAME.port" "$@"
+    ) >"$TMP/$NAME.out" 2>"$TMP/$NAME.err" &
     RPID=$!
     PIDS="$PIDS $RPID"
     PORT=""
@@ -261,6 +272,135 @@ if start delaystop --delay 30000; then
     fi
 fi
 
+# wait_line FILE PATTERN: waits up to 10 s for a line matching PATTERN.
+wait_line() {
+    i=0
+    while [ $i -lt 100 ]; do
+        if grep -q "$2" "$1" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# between N LO HI: N is a number within [LO, HI].
+between() {
+    case $1 in
+    '' | *[!0-9]*) return 1 ;;
+    esac
+    [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+
+# Idle connections.  700 of them, held open by one client that sends
+# nothing, must not lock a real client out, and the receiver must close them
+# after its idle timeout (5 s by default).  The receiver starts with a soft
+# open file limit of 512, below the 700 connections: it must make room for
+# its connection limit (or lower the limit), not stop accepting.  Without
+# that, new clients hung until the idle ones timed out (120 s).
+IDLE=$HELPERS/idleconns
+HARD_NOFILE=$(ulimit -H -n)
+if [ ! -x "$IDLE" ]; then
+    fail "idle connections: no helper $IDLE (run make)"
+elif [ "$HARD_NOFILE" != unlimited ] && [ "$HARD_NOFILE" -lt 1100 ]; then
+    echo "skip: idle connections: the hard open file limit ($HARD_NOFILE) is below 1100"
+else
+    ULIMIT="-S -n 512"
+    if start idle; then
+        "$IDLE" "$PORT" 700 15 >"$TMP/idle.conns" 2>"$TMP/idle.conns.err" &
+        ipid=$!
+        PIDS="$PIDS $ipid"
+        wait_line "$TMP/idle.conns" '^open'
+        check "700 idle connections open" "open 700" "$(sed -n 1p "$TMP/idle.conns")"
+        check "a POST with 700 idle connections open is answered within 3 s" 200 \
+            "$(post wh-idle "$EV1" --max-time 3)"
+        check "... and printed" "wh-idle Subscribe acc-1 attempt=1 -> 200" "$(line 1)"
+        wait "$ipid"
+        # "closed K of N first_ms F last_ms L"
+        set -- $(sed -n 2p "$TMP/idle.conns")
+        check "all 700 idle connections closed by the receiver within 15 s" "closed 700 of 700" \
+            "${1:-} ${2:-} ${3:-} ${4:-}"
+        if between "${6:-}" 4000 9000 && between "${8:-}" 4000 9000; then
+            ok "idle connections closed after the 5 s idle timeout (${6}..${8} ms)"
+        else
+            fail "idle connections closed after the 5 s idle timeout: $(sed -n 2p "$TMP/idle.conns")"
+        fi
+        stop
+    fi
+    ULIMIT=""
+fi
+
+# --max-connections, --idle-timeout: connections past the limit are closed
+# at once (a reset, not a hang), the others after the idle timeout.
+if [ -x "$IDLE" ] && start limits --max-connections 10 --idle-timeout 1; then
+    "$IDLE" "$PORT" 20 10 >"$TMP/limits.conns" 2>"$TMP/limits.conns.err" &
+    ipid=$!
+    PIDS="$PIDS $ipid"
+    wait_line "$TMP/limits.conns" '^open'
+    post wh-full "$EV1" --max-time 3 >/dev/null
+    if [ "$CURL_RC" -ne 0 ] && [ "$CURL_RC" -ne 28 ]; then
+        ok "--max-connections 10: a POST past the limit is refused at once (curl exit $CURL_RC)"
+    else
+        fail "--max-connections 10: a POST past the limit is refused at once (curl exit $CURL_RC)"
+    fi
+    wait "$ipid"
+    set -- $(sed -n 2p "$TMP/limits.conns")
+    check "--max-connections 10: all 20 connections closed" "closed 20 of 20" \
+        "${1:-} ${2:-} ${3:-} ${4:-}"
+    if between "${6:-}" 0 500 && between "${8:-}" 700 4000; then
+        ok "--max-connections 10 --idle-timeout 1: 10 closed at once, 10 after ${8} ms"
+    else
+        fail "--max-connections 10 --idle-timeout 1: $(sed -n 2p "$TMP/limits.conns")"
+    fi
+    check "a POST once the idle connections are gone" 200 "$(post wh-after "$EV1" --max-time 3)"
+    stop
+fi
+
+# A hard open file limit too low for --max-connections: the receiver says
+# so, lowers its limit and still serves.
+ULIMIT="-n 100"
+if start lowfiles; then
+    check "open file limit 100: warned" \
+        "receive: the open file limit is 100, so at most 68 connections (--max-connections 1000 asked; raise ulimit -n)" \
+        "$(grep 'open file limit' "$TMP/$NAME.err")"
+    check "open file limit 100: a POST answered" 200 "$(post wh-low "$EV1" --max-time 3)"
+    stop
+fi
+ULIMIT=""
+
+# Long webhook-ids: counted as any other, and remembered by a fixed-size
+# digest, so 800 distinct 16000-byte ids (12.8 MB of ids) leave the
+# receiver's memory much as it was.
+if start longids; then
+    LONGID=$(head -c 16000 /dev/zero | tr '\0' x)
+    post "$LONGID" "$EV1" >/dev/null
+    post "$LONGID" "$EV1" >/dev/null
+    check "a 16000-byte webhook-id: attempt 2 on its second POST" "attempt=2" \
+        "$(line 2 | awk '{ print $4 }')"
+    awk -v port="$PORT" 'BEGIN {
+        pad = "x"
+        while (length(pad) < 16000) pad = pad pad
+        pad = substr(pad, 1, 16000)
+        for (i = 1; i <= 800; i++) {
+            printf "url = \"http://127.0.0.1:%s/hook\"\nheader = \"webhook-id: %d-%s\"\n", port, i, pad
+            printf "data = \"{}\"\noutput = /dev/null\n"
+            if (i < 800) print "next"
+        }
+    }' >"$TMP/longids.curlrc"
+    rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RPID/status")
+    curl -s --max-time 60 -K "$TMP/longids.curlrc"
+    rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RPID/status")
+    rm -f "$TMP/longids.curlrc"
+    check "800 long webhook-ids: 802 lines" 802 "$(wc -l <"$TMP/$NAME.out" | tr -d ' ')"
+    if [ -n "$rss0" ] && [ -n "$rss1" ] && [ $((rss1 - rss0)) -lt 4096 ]; then
+        ok "800 distinct 16000-byte webhook-ids: memory grew $((rss1 - rss0)) KiB"
+    else
+        fail "800 distinct 16000-byte webhook-ids: memory grew from ${rss0:-?} to ${rss1:-?} KiB"
+    fi
+    stop
+fi
+
 # Bad usage exits 2
 "$BIN" receive --status 99 >/dev/null 2>&1
 check "bad --status exits 2" 2 "$?"
@@ -268,6 +408,12 @@ check "bad --status exits 2" 2 "$?"
 check "bad --listen exits 2" 2 "$?"
 "$BIN" receive --help >/dev/null 2>&1
 check "--help exits 0" 0 "$?"
+"$BIN" receive --max-connections 0 >/dev/null 2>"$TMP/badmax.err"
+check "--max-connections 0 exits 2" "2 receive: --max-connections 0: must be 1..10000" \
+    "$? $(cat "$TMP/badmax.err")"
+"$BIN" receive --idle-timeout 0 >/dev/null 2>"$TMP/badidle.err"
+check "--idle-timeout 0 exits 2" "2 receive: --idle-timeout 0: must be 1..3600 seconds" \
+    "$? $(cat "$TMP/badidle.err")"
 
 if [ "$FAILS" -ne 0 ]; then
     echo "receive: $FAILS check(s) failed"

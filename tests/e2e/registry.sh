@@ -35,7 +35,11 @@ produce "$T/first"
 # route the first event before the registry knew its endpoint.
 mock_cmd topic_error webhook-endpoints 5 # LEADER_NOT_AVAILABLE
 (sleep 6; echo "topic_error webhook-endpoints 0" >&3) &
+# At debug level, so the check that URLs in log lines carry no credentials
+# covers the per-attempt line too.
+export WEBHOOK_BRIDGE_LOG_LEVEL=debug
 start_bridge bridge "$T/bridge.conf"
+unset WEBHOOK_BRIDGE_LOG_LEVEL
 check "the bridge read the topic to its end before consuming" \
     sh -c "grep '\"msg\":\"registry caught up\"' $T/bridge.err | jq -e '.endpoints == 1' >/dev/null &&
            grep -n -e '\"msg\":\"registry caught up\"' -e '\"msg\":\"ready\"' $T/bridge.err | head -1 | grep -q 'registry caught up'"
@@ -146,7 +150,71 @@ check "a secret shows as its fingerprint only" \
 check "an invalid put is refused with the reason, exit 2" \
     sh -c "ep() { WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints \"\$@\" -c '$T/bridge.conf'; };
            ep put --id bad --account nope --url http://x/ 2>$T/bad.err; [ \$? -eq 2 ] && grep -q 'accountId' $T/bad.err"
+# Hostile keys (issue 11): a key is bytes, not a C string.  Records keyed
+# "tep\0evil" (an update pointing elsewhere, then a tombstone) and "tep\377"
+# (not UTF-8) are skipped, counted, logged with the key escaped; tep stays.
+ACCOUNT_E=7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e
+start_receiver tep
+start_receiver evil
+ep put --id tep --account "$ACCOUNT_E" --url "http://127.0.0.1:$PORT_tep/h" >/dev/null
+check "tep was applied" wait_until 10 applied tep 1
+skipped0=$(grep -c '"msg":"registry: endpoints record skipped"' "$T/bridge.err")
+printf 'tep\000evil|{"accountId":"%s","url":"http://127.0.0.1:%s/h","eventTypes":["*"]}\n' \
+    "$ACCOUNT_E" "$PORT_evil" | kcat -P -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+printf 'tep\000evil|\n' | kcat -P -Z -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+printf 'tep\377|\n' | kcat -P -Z -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+check "records keyed tep<NUL>evil (update, tombstone) and tep<0xff> are all skipped" \
+    wait_until 10 sh -c "[ \$(grep -c '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err) -ge $((skipped0 + 3)) ]"
+check "the skip line shows the key escaped and says why" \
+    sh -c "grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+           jq -e -s 'any(.key == \"tep\\\\x00evil\" and (.error | contains(\"NUL byte\")))' >/dev/null &&
+           grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+           jq -e -s 'any(.key == \"tep\\\\xff\" and (.error | contains(\"UTF-8\")))' >/dev/null"
+check "no endpoint was updated or removed by them" \
+    sh -c "[ \$(grep -E '\"msg\":\"endpoint (updated|removed)\"' $T/bridge.err | grep -c '\"endpointId\":\"tep\"') -eq 0 ]"
+e=$(uuid)
+event "$e" Subscribe "$ACCOUNT_E" >"$T/e8"
+produce "$T/e8"
+check "tep is unchanged: the event goes to its URL" \
+    wait_until 30 sh -c "jq -r 'select(.status == 200) | .webhookId' $T/tep.out | grep -qx $e"
+check "and nothing to the URL of the hostile record" test ! -s "$T/evil.out"
+check "endpoints list shows tep with its own URL" \
+    sh -c "ep() { WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints \"\$@\" -c '$T/bridge.conf'; };
+           ep list --json 2>/dev/null | jq -e -s 'any(.id == \"tep\" and .url == \"http://127.0.0.1:$PORT_tep/h\")' >/dev/null"
+# A malformed record cut inside a secret: the skip line names the JSON
+# error's kind and place, not jansson's "near '<bytes>'" (the secret).
+printf 'tep|{"accountId":"%s","url":"http://127.0.0.1:%s/h","eventTypes":["*"],"secrets":["whsec_SUPERSECRET\n' \
+    "$ACCOUNT_E" "$PORT_evil" | kcat -P -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+check "a record cut inside its secret is skipped with the error's kind and place" \
+    wait_until 10 sh -c "grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+        jq -e -s 'any(.key == \"tep\" and (.error | test(\"premature end of input at line 1, column [0-9]+\")))' >/dev/null"
+check "and neither the log nor endpoints put shows a byte of the secret" \
+    sh -c "printf '{\"id\":\"x\",\"secrets\":[\"whsec_SUPERSECRET\\001\"]}' |
+           WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints put -c '$T/bridge.conf' 2>$T/put-secret.err;
+           [ \$? -eq 2 ] && grep -q 'not valid JSON' $T/put-secret.err &&
+           ! grep -q SUPERSECRET $T/put-secret.err $T/bridge.err"
+# URLs in logs (issue 11): scheme, host, port and path only.  A delivery to
+# a URL with a query token logs it without the query; a record whose URL
+# has user:password@ is refused without quoting them.
+ACCOUNT_F=3b4c5d6e-7f80-4912-a3b4-c5d6e7f80912
+start_receiver tok
+ep put --id tok --account "$ACCOUNT_F" --url "http://127.0.0.1:$PORT_tok/h?token=SECRET123#frag" >/dev/null
+check "tok was applied" wait_until 10 applied tok 1
+e=$(uuid)
+event "$e" Subscribe "$ACCOUNT_F" >"$T/e9"
+produce "$T/e9"
+check "an event is delivered to the URL with ?token=" \
+    wait_until 30 sh -c "jq -r 'select(.status == 200) | .webhookId' $T/tok.out | grep -qx $e"
+check "the debug line shows scheme, host, port and path only" \
+    grep -q "\"msg\":\"deliver: [^ ]* to http://127.0.0.1:$PORT_tok/h: status 200" "$T/bridge.err"
+printf 'cred|{"accountId":"%s","url":"http://user:pwSECRET456@127.0.0.1:%s/h?token=SECRET123","eventTypes":["*"]}\n' \
+    "$ACCOUNT_F" "$PORT_tok" | kcat -P -b "$BOOT" -t webhook-endpoints -K '|' 2>>"$T/kcat.err"
+check "a record whose URL has user:password@ is skipped" \
+    wait_until 10 sh -c "grep '\"msg\":\"registry: endpoints record skipped\"' $T/bridge.err |
+        jq -e -s 'any(.key == \"cred\" and (.error | contains(\"user name or password\")))' >/dev/null"
+check "neither the token nor the password is anywhere in the bridge's log" \
+    sh -c "! grep -e SECRET123 -e pwSECRET456 $T/bridge.err"
 check "SIGTERM exits 0" stop_bridge
-check "invalid records were counted" \
-    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 1' >/dev/null"
+check "invalid records were counted (the hostile keys too)" \
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.registry_records_invalid >= 6' >/dev/null"
 finish

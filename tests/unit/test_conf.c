@@ -192,7 +192,7 @@ static void test_defaults(void **state)
     assert_int_equal(conf->delivery.connect_timeout_ms, 5000);
     assert_int_equal(conf->delivery.timeout_ms, 10000);
     assert_false(conf->delivery.allow_private_networks);
-    assert_int_equal(conf->delivery.max_event_bytes, 1048576);
+    assert_int_equal(conf->delivery.max_event_bytes, 921600);
     assert_int_equal(conf->retry.n_schedule, 1);
     assert_int_equal(conf->retry.schedule_ms[0], 5 * 60 * 1000);
     assert_int_equal(conf->retry.window_ms, 30 * 60 * 1000);
@@ -232,7 +232,7 @@ static void test_full(void **state)
     assert_string_equal(conf->kafka.delay_prefix, "delay.v1");
     assert_string_equal(conf->kafka.dead_letter_topic, "dlq.v1");
     assert_string_equal(conf->kafka.attempts_topic, "attempts.v1");
-    assert_int_equal(conf->kafka.n_properties, 5);
+    assert_int_equal(conf->kafka.n_properties, 6);
     assert_string_equal(conf->kafka.properties[0], "security.protocol=sasl_ssl");
     assert_string_equal(conf->kafka.properties[3], "sasl.password=s3cret=with=equals");
     assert_true(conf->kafka.create_topics);

@@ -32,6 +32,7 @@
 #include <microhttpd.h>
 
 #include "deliver.h"
+#include "schedule.h"
 #include "delivery.h"
 
 #define WAIT_MS 20000    /* deadline of every wait */
@@ -201,6 +202,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strcmp(url, "/retry") == 0) {
         return respond(conn, 503, "Retry-After", "7");
+    }
+    if (strcmp(url, "/retryhuge") == 0) {
+        return respond(conn, 503, "Retry-After", "9223372036854775807");
+    }
+    if (strcmp(url, "/retrypast") == 0) {
+        return respond(conn, 429, "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT");
     }
     if (strcmp(url, "/retrydate") == 0) {
         char date[64];
@@ -545,6 +552,10 @@ static void test_outcomes(void **state)
         {"/notmod", OUTCOME_RETRY, 304, {NULL}, 0},
         {"/retry", OUTCOME_RETRY, 503, {NULL}, 7},
         {"/retrydate", OUTCOME_RETRY, 429, {NULL}, 60},
+        /* saturated, not overflowed (issue 11: UB, then an endpoint hit every
+         * interval); a date in the past asks for no wait */
+        {"/retryhuge", OUTCOME_RETRY, 503, {NULL}, SCHEDULE_RETRY_AFTER_MAX_MS / 1000},
+        {"/retrypast", OUTCOME_RETRY, 429, {NULL}, 0},
         {"/drop", OUTCOME_RETRY, 0, {"empty reply", "connection reset", "receive failed"}, 0},
         {NULL, OUTCOME_RETRY, 0, {"connection refused", NULL}, 0},
         {"ftp://127.0.0.1/x", OUTCOME_RETRY, 0, {"curl: ", NULL}, 0},

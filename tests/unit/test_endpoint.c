@@ -146,6 +146,86 @@ static void test_invalid_records(void **state)
     }
 }
 
+/* Keys are bytes: only exactly an endpoint id passes, and a message shows
+ * the key escaped, never a raw control byte. */
+static void test_id_from_key(void **state)
+{
+    (void)state;
+    char id[ENDPOINT_ID_MAX + 1], err[512], longkey[ENDPOINT_ID_MAX + 1];
+    assert_int_equal(endpoint_id_from_key("tep", 3, id, err, sizeof(err)), 0);
+    assert_string_equal(id, "tep");
+    static const struct {
+        const char *key;
+        size_t len;
+        const char *why;
+    } bad[] = {
+        {"tep\0evil", 8, "NUL byte at position 4"},
+        {"tep\xff", 4, "not valid UTF-8"},
+        {"tep\xe2\x82", 5, "not valid UTF-8"},
+        {"tep\x1b[31m", 8, "\"tep\\x1b[31m\" has a character that is not allowed at position 4"},
+        {"t\xc3\xa9p", 4, "\"t\\xc3\\xa9p\" has a character"},
+        {"", 0, "no key"},
+        {NULL, 0, "no key"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(id, 'x', sizeof(id));
+        err[0] = '\0';
+        if (endpoint_id_from_key(bad[i].key, bad[i].len, id, err, sizeof(err)) == 0 ||
+            strstr(err, bad[i].why) == NULL) {
+            fail_msg("case %zu: \"%s\" (expected a refusal with \"%s\")", i, err, bad[i].why);
+        }
+        assert_string_equal(id, "");
+        assert_null(strchr(err, 0x1b));
+    }
+    memset(longkey, 'a', sizeof(longkey));
+    assert_int_equal(endpoint_id_from_key(longkey, ENDPOINT_ID_MAX, id, err, sizeof(err)), 0);
+    assert_int_equal(endpoint_id_from_key(longkey, ENDPOINT_ID_MAX + 1, id, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "129 bytes long"));
+}
+
+/*
+ * Issue 11: a malformed record's error names the JSON error's kind and
+ * place, never the bytes there: jansson's own text ends "near '<token>'"
+ * when the token is at most 20 bytes, which for a secret cut short is the
+ * secret's start.
+ */
+#define REC "{\"accountId\":\"*\",\"url\":\"http://h/\",\"eventTypes\":[\"*\"],\"secrets\":"
+static void test_json_error_hides_secret(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        /* the secret's string never ends */
+        REC "[\"whsec_SUPERSECRET",
+        /* a control byte, a byte that is not UTF-8, a bad escape in it */
+        REC "[\"whsec_SUPERSECRET\x01\"]}",
+        REC "[\"whsec_SUPERSECRET\xff\"]}",
+        REC "[\"whsec_SUPERSECRET\\q\"]}",
+        /* a syntax error right after a whole secret */
+        REC "[\"whsec_SUPERSECRETVALUEc2VjcmV0\" x]}",
+        REC "[\"whsec_SUPERSECRETVALUEc2VjcmV0\"}",
+        /* valid JSON, a bad secret: the field is named, not quoted */
+        REC "[\"whsec_SUPERSECRETVALUE c2VjcmV0\"]}",
+        REC "[\"SUPERSECRET\"]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[512];
+        struct endpoint *ep = parse("a", bad[i], err, sizeof(err));
+        assert_null(ep);
+        if (strstr(err, "SUPERSECRET") != NULL || strstr(err, "near") != NULL) {
+            fail_msg("case %zu: the message quotes the record: %s", i, err);
+        }
+    }
+    /* The kind and the place are still said. */
+    char err[512];
+    assert_null(parse("a", bad[0], err, sizeof(err)));
+    assert_non_null(strstr(err, "not valid JSON: premature end of input at line 1, column"));
+    assert_null(parse("a", bad[4], err, sizeof(err)));
+    assert_non_null(strstr(err, "not valid JSON: invalid syntax at line 1, column"));
+    assert_null(parse("a", bad[6], err, sizeof(err)));
+    assert_non_null(strstr(err, "\"secrets\"[0]: secret is not valid base64"));
+}
+#undef REC
+
 static void test_fingerprint(void **state)
 {
     (void)state;
@@ -165,6 +245,8 @@ int main(void)
         cmocka_unit_test(test_full_record),
         cmocka_unit_test(test_defaults_and_id),
         cmocka_unit_test(test_invalid_records),
+        cmocka_unit_test(test_id_from_key),
+        cmocka_unit_test(test_json_error_hides_secret),
         cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -548,6 +548,26 @@ static void test_small_errstr(void **state)
     free(json);
 }
 
+/* An invalid event's error text goes into the logs: it names the kind and
+ * the place of the JSON error, never the payload bytes there (jansson's
+ * "near '...'" context used to carry them). */
+static void test_error_holds_no_payload(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"eventId\":\"SECRETPAYLOAD",
+        "{\"eventId\":SECRETPAYLOAD}",
+        "{\"SECRETPAYLOAD\":1,}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct event ev;
+        char err[512];
+        assert_int_not_equal(event_parse(&ev, bad[i], strlen(bad[i]), 4096, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "not valid JSON"));
+        assert_null(strstr(err, "SECRET"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_empty_and_null_value),
         cmocka_unit_test(test_small_errstr),
+        cmocka_unit_test(test_error_holds_no_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "endpoint.h"
 #include "registry.h"
+#include "regsync.h"
 
 #define ACC_A "0b98ef2c-f739-45f1-81e3-b2def2bb868f"
 #define ACC_B "6513319e-d3e1-4497-89ee-b5dcee9a58bc"
@@ -396,6 +397,63 @@ static void test_apply(void **state)
     registry_destroy(r);
 }
 
+/* Applies one record as regsync does: parsed, and applied only when valid.
+ * Returns 0 when applied, -1 when skipped. */
+static int apply_record(struct registry *r, const char *key, size_t key_len, const char *value)
+{
+    char id[ENDPOINT_ID_MAX + 1], err[512];
+    struct endpoint *ep = NULL;
+    if (regsync_parse_record(key, key_len, value, value != NULL ? strlen(value) : 0, id, &ep, err,
+                             sizeof(err)) != 0) {
+        assert_null(ep);
+        assert_true(strlen(err) > 0);
+        return -1;
+    }
+    registry_apply(r, id, ep);
+    return 0;
+}
+
+/*
+ * Issue 11: a key is the record's bytes, not a C string.  "tep\0evil" (8
+ * bytes), a key that is not UTF-8, or one endpoint_check_id refuses, is
+ * skipped: neither an update nor a tombstone reaches endpoint "tep".
+ */
+static void test_record_key_hostile(void **state)
+{
+    (void)state;
+    static const char good[] = "{\"accountId\":\"" ACC_A "\",\"url\":\"http://h/\","
+                               "\"eventTypes\":[\"*\"]}";
+    static const char other[] = "{\"accountId\":\"" ACC_B "\",\"url\":\"http://evil/\","
+                                "\"eventTypes\":[\"*\"]}";
+    static const struct {
+        const char *key;
+        size_t len;
+    } bad[] = {
+        {"tep\0evil", 8}, {"tep\0", 4}, {"tep\xff", 4}, {"tep\xc3", 4},
+        {"tep\x1b", 4},   {"tep ", 4},  {"\0tep", 4},   {"tep", 0},
+    };
+    struct registry *r = registry_new();
+    assert_int_equal(apply_record(r, "tep", 3, good), 0);
+    expect_account(r, "tep", ACC_A);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (apply_record(r, bad[i].key, bad[i].len, other) == 0 ||
+            apply_record(r, bad[i].key, bad[i].len, NULL) == 0) {
+            fail_msg("case %zu: a record with a bad key was applied", i);
+        }
+    }
+    /* tep is still there, unchanged; and nothing else was added. */
+    expect_account(r, "tep", ACC_A);
+    struct endpoint *ep = registry_get(r, "tep");
+    assert_non_null(ep);
+    assert_string_equal(ep->url, "http://h/");
+    endpoint_unref(ep);
+    assert_int_equal(registry_size(r), 1);
+    /* A tombstone with the exact key still removes it. */
+    assert_int_equal(apply_record(r, "tep", 3, NULL), 0);
+    assert_null(registry_get(r, "tep"));
+    registry_destroy(r);
+}
+
 /* A reference taken before an update or a removal stays valid, with the
  * old contents, until it is dropped (a delivery in flight). */
 static void test_reference_outlives_update(void **state)
@@ -493,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_large_registry),
         cmocka_unit_test(test_check_url_not_utf8),
         cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_record_key_hostile),
         cmocka_unit_test(test_reference_outlives_update),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_concurrent_updates),

@@ -263,6 +263,93 @@ static void test_retry_after_window(void **state)
     delivery_destroy(dl);
 }
 
+/* Retry-After values as servers send them, and as attackers do: never an
+ * overflow (9223372036854775807 seconds once made secs * 1000 undefined),
+ * a huge value saturates and dead-letters the delivery at once. */
+static void test_retry_after_parse(void **state)
+{
+    (void)state;
+    const int64_t now = T0;
+    assert_int_equal(schedule_retry_after("7", now), now + 7 * SEC);
+    assert_int_equal(schedule_retry_after(" 120 ", now), now + 120 * SEC);
+    assert_int_equal(schedule_retry_after("0", now), 0);
+    assert_int_equal(schedule_retry_after("", now), 0);
+    assert_int_equal(schedule_retry_after("-5", now), 0);
+    assert_int_equal(schedule_retry_after("5s", now), 0);
+    assert_int_equal(schedule_retry_after("1.5", now), 0);
+    assert_int_equal(schedule_retry_after("9223372036854775807", now),
+                     now + SCHEDULE_RETRY_AFTER_MAX_MS);
+    assert_int_equal(schedule_retry_after("99999999999999999999999999999999", now),
+                     now + SCHEDULE_RETRY_AFTER_MAX_MS);
+    /* HTTP-date (IMF-fixdate): T0 is 2026-11-18T11:06:40Z */
+    assert_int_equal(schedule_retry_after("Wed, 18 Nov 2026 11:07:40 GMT", now), now + MIN);
+    assert_int_equal(schedule_retry_after("Wed, 18 Nov 2026 11:06:40 GMT", now), 0);
+    assert_int_equal(schedule_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), 0);
+    assert_int_equal(schedule_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+                     now + SCHEDULE_RETRY_AFTER_MAX_MS);
+    assert_int_equal(schedule_retry_after("tomorrow", now), 0);
+
+    int64_t sched[] = {5 * MIN};
+    struct conf conf;
+    conf_setup(&conf, sched, 1, 30 * MIN);
+    struct schedule_decision d;
+    struct delivery *dl = new_delivery();
+    fail_attempt(&conf, dl, T0, OUTCOME_RETRY, schedule_retry_after("9223372036854775807", T0), &d);
+    assert_int_equal(d.action, SCHEDULE_DEAD);
+    assert_string_equal(d.reason, "retry_window_expired");
+    delivery_destroy(dl);
+}
+
+/* A long window with short intervals: the history keeps the first and the
+ * latest attempts, the numbering and the schedule go on counting all of
+ * them. */
+static void test_capped_history(void **state)
+{
+    (void)state;
+    int64_t sched[] = {1 * SEC, 2 * SEC, 3 * SEC};
+    struct conf conf;
+    conf_setup(&conf, sched, 3, 24 * HOUR);
+    struct schedule_decision d;
+    struct delivery *dl = new_delivery();
+    int64_t at = T0;
+    const int total = 200;
+    for (int i = 0; i < total; i++) {
+        fail_attempt(&conf, dl, at, OUTCOME_RETRY, 0, &d);
+        assert_int_equal(d.action, SCHEDULE_PARK);
+        assert_int_equal(d.interval_ms, i == 0 ? SEC : i == 1 ? 2 * SEC : 3 * SEC);
+        dl->due_ms = d.due_ms;
+        at = d.due_ms;
+    }
+    assert_int_equal(dl->n_attempts, ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST);
+    assert_int_equal(dl->attempts_omitted, total - ATTEMPTS_KEEP_FIRST - ATTEMPTS_KEEP_LATEST);
+    assert_int_equal(delivery_attempt_count(dl), total);
+    for (int i = 0; i < ATTEMPTS_KEEP_FIRST; i++) {
+        assert_int_equal(dl->attempts[i].n, i + 1);
+    }
+    for (int i = 0; i < ATTEMPTS_KEEP_LATEST; i++) {
+        assert_int_equal(dl->attempts[ATTEMPTS_KEEP_FIRST + i].n,
+                         total - ATTEMPTS_KEEP_LATEST + i + 1);
+    }
+    /* The record carries the count and reads back to the same history. */
+    size_t len;
+    char *rec = delivery_to_record(dl, &len);
+    assert_non_null(rec);
+    assert_true(len < 8192);
+    assert_non_null(strstr(rec, "\"attemptsOmitted\":180"));
+    char err[256];
+    struct delivery *back = delivery_from_record(rec, len, err, sizeof(err));
+    assert_non_null(back);
+    assert_int_equal(delivery_attempt_count(back), total);
+    assert_int_equal(back->n_attempts, dl->n_attempts);
+    for (size_t i = 0; i < dl->n_attempts; i++) {
+        assert_int_equal(back->attempts[i].n, dl->attempts[i].n);
+        assert_int_equal(back->attempts[i].at_ms, dl->attempts[i].at_ms);
+    }
+    free(rec);
+    delivery_destroy(back);
+    delivery_destroy(dl);
+}
+
 /* ---- outcomes that end the delivery ------------------------------------- */
 
 static void test_gone_is_dead_at_once(void **state)
@@ -463,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_retry_after_later),
         cmocka_unit_test(test_retry_after_earlier_ignored),
         cmocka_unit_test(test_retry_after_window),
+        cmocka_unit_test(test_retry_after_parse),
+        cmocka_unit_test(test_capped_history),
         cmocka_unit_test(test_gone_is_dead_at_once),
         cmocka_unit_test(test_success_is_done),
         cmocka_unit_test(test_topic_name),

@@ -89,6 +89,60 @@ static void test_parse_time_forms(void **state)
     assert_int_not_equal(util_parse_time("", &ms), 0);
 }
 
+/* Hostile forms: each is refused without reading past the string (the
+ * short offsets read past the end under ASan before the parser was made
+ * strict), and every time accepted can be written back (issue 11: a time
+ * at or before 1970 was read, then written as null and refused). */
+static void test_parse_time_hostile(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "2026-11-22T10:00:00+1:2",  "2026-11-22T10:00:00+01",     "2026-11-22T10:00:00+",
+        "2026-11-22T10:00:00+01:0", "2026-11-22T10:00:00.Z",      "2026-11-22T10:00:00",
+        "2026-11-22T10:00:00Zx",    "2026-02-30T10:00:00Z",       "2026-13-01T10:00:00Z",
+        "2026-11-22T24:00:00Z",     "2026-11-22T10:60:00Z",       " 2026-11-22T10:00:00Z",
+        "+2026-11-22T10:00:00Z",    "1970-01-01T00:00:00Z",       "1969-12-31T23:59:59.999Z",
+        "1960-01-01T00:00:00Z",     "10000-01-01T00:00:00Z",      "2026-11-22T10:00:00+24:00",
+        "2026-1-22T10:00:00Z",      "2026-11-22T10:00:00.123+1:2"};
+    for (size_t i = 0; i < WB_ARRAY_LEN(bad); i++) {
+        /* An exact-size heap copy, so ASan sees any read past the end. */
+        char *copy = strdup(bad[i]);
+        int64_t ms = 0;
+        assert_int_not_equal(util_parse_time(copy, &ms), 0);
+        free(copy);
+    }
+    int64_t ms = 0;
+    assert_int_equal(util_parse_time("1970-01-01T00:00:00.001Z", &ms), 0);
+    assert_int_equal(ms, 1);
+    assert_int_equal(util_parse_time("9999-12-31T23:59:59.999Z", &ms), 0);
+    assert_int_equal(ms, UTIL_TIME_MAX_MS);
+    assert_int_equal(util_parse_time("2026-11-22t10:00:00z", &ms), 0);
+    /* Whatever parses, formats to a time that parses to the same value. */
+    char buf[UTIL_TIME_LEN];
+    int64_t back = 0;
+    assert_int_equal(util_parse_time("1970-01-01T01:00:00+01:00:", &ms), -1);
+    assert_int_equal(util_parse_time("1970-01-01T01:00:00.5+01:00", &ms), 0);
+    util_format_time(ms, buf, sizeof(buf));
+    assert_int_equal(util_parse_time(buf, &back), 0);
+    assert_int_equal(back, ms);
+}
+
+/* Error texts go into JSON records: util_errf never leaves a character cut
+ * in half, nor an invalid byte (the 5-byte event of issue 11 crashed the
+ * bridge through a "%.64s"). */
+static void test_errf_utf8(void **state)
+{
+    (void)state;
+    char buf[8];
+    util_errf(buf, sizeof(buf), "abcdef\xc3\xa9"); /* 7 bytes fit: the é is cut */
+    assert_string_equal(buf, "abcdef");
+    char big[64];
+    util_errf(big, sizeof(big), "id \"%.3s\"", "ab\xc3\xa9"); /* %.3s splits é */
+    assert_string_equal(big, "id \"ab?\"");
+    util_errf(big, sizeof(big), "bad \xff\xfe bytes");
+    assert_string_equal(big, "bad ?? bytes");
+}
+
 static void test_base64(void **state)
 {
     (void)state;
@@ -105,7 +159,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid4),           cmocka_unit_test(test_is_uuid),
         cmocka_unit_test(test_time_round_trip), cmocka_unit_test(test_parse_time_forms),
-        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_base64),          cmocka_unit_test(test_parse_time_hostile),
+        cmocka_unit_test(test_errf_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
