@@ -4,6 +4,7 @@
 #   make asan|tsan  the whole suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   make demo       the bridge on the embedded Kafka with local receivers
 #   make bench      throughput/latency/CPU/RSS benchmark against nginx
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-replay for CI
 #   make help       every target
 
 CC       ?= cc
@@ -44,7 +45,7 @@ BIN := $(OBJDIR)/webhook-bridge
 endif
 
 .PHONY: all deps test check unit e2e asan tsan valgrind bench demo format format-check lint \
-        clean help reference deploy-check
+        clean help reference deploy-check fuzz fuzz-build fuzz-replay
 all: $(BIN) $(HELPERS)
 
 $(BIN): $(OBJS)
@@ -115,25 +116,66 @@ deploy-check: deps
 reference: $(BIN)
 	@$(BIN) config-reference > docs/configuration.md
 
+# Fuzzing: libFuzzer targets (tests/fuzz/fuzz_*.c) built by clang against
+# the daemon's own objects, compiled again into build/fuzz/ with the
+# fuzzer's coverage and ASan+UBSan.  scripts/fuzz.sh installs clang and its
+# libFuzzer runtime when missing, runs the targets one after another, and
+# writes what they find to build/fuzz/ (never into tests/fuzz/corpus/).
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZDIR      := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -MMD -MP -pthread $(FUZZ_SAN) \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZOBJS     := $(filter-out $(FUZZDIR)/bridge/main.o,$(SRCS:bridge/%.c=$(FUZZDIR)/bridge/%.o))
+FUZZSRCS     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS      := $(FUZZSRCS:tests/fuzz/%.c=$(FUZZDIR)/%)
+.SECONDARY: $(FUZZOBJS)
+
+$(FUZZDIR)/bridge/%.o: bridge/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZDIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZOBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ibridge -o $@ $< $(FUZZOBJS) $(LDLIBS)
+
+fuzz-build: deps
+	@sh scripts/fuzz.sh deps
+	@$(MAKE) --no-print-directory $(FUZZERS)
+
+# Each target for FUZZ_SECONDS, new inputs kept in build/fuzz/corpus/.
+fuzz: fuzz-build
+	@FUZZ_CC=$(FUZZ_CC) sh scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZERS)
+
+# For CI: every committed corpus input once, then each target for
+# FUZZ_SMOKE_SECONDS; fails on any crash, leak or undefined behaviour.
+fuzz-replay: fuzz-build
+	@FUZZ_CC=$(FUZZ_CC) sh scripts/fuzz.sh replay $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
+
 format:
-	clang-format -i bridge/*.c bridge/*.h tests/unit/*.c tests/helpers/*.c
+	clang-format -i bridge/*.c bridge/*.h tests/unit/*.c tests/helpers/*.c \
+	    tests/fuzz/*.c tests/fuzz/*.h
 
 format-check:
-	clang-format --dry-run --Werror bridge/*.c bridge/*.h tests/unit/*.c tests/helpers/*.c
+	clang-format --dry-run --Werror bridge/*.c bridge/*.h tests/unit/*.c tests/helpers/*.c \
+	    tests/fuzz/*.c tests/fuzz/*.h
 
 # cppcheck plus a grep for calls that have no place here (curl's checksrc).
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c11 --inline-suppr -D_GNU_SOURCE -Ibridge bridge tests/unit tests/helpers
+	    --std=c11 --inline-suppr -D_GNU_SOURCE -Ibridge bridge tests/unit tests/helpers tests/fuzz
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets)\s*\(' \
-	    bridge/*.c tests/unit/*.c tests/helpers/*.c || { echo "banned call above"; exit 1; }
+	    bridge/*.c tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/fuzz/*.h || { echo "banned call above"; exit 1; }
 
 clean:
 	rm -rf build
 
 help:
 	@echo "targets: all deps test check unit e2e asan tsan valgrind bench demo deploy-check"
-	@echo "         format format-check lint reference clean help"
-	@echo "variables: SANITIZER=address|thread  CC=..."
+	@echo "         fuzz fuzz-replay format format-check lint reference clean help"
+	@echo "variables: SANITIZER=address|thread  CC=...  FUZZ_SECONDS=60  FUZZ_SMOKE_SECONDS=10"
 
 -include $(OBJS:.o=.d) $(UNITS:=.d) $(HELPERS:=.d)
+-include $(FUZZOBJS:.o=.d) $(FUZZERS:=.d)

@@ -153,3 +153,22 @@ void cli_producer_destroy(struct cli_producer *p)
     rd_kafka_destroy(p->rk);
     free(p);
 }
+
+char *cli_printable(const char *s, size_t len, size_t max, const char *dflt)
+{
+    if (s == NULL) {
+        return xstrdup(dflt);
+    }
+    size_t n = len < max ? len : max;
+    /* Never keep half a UTF-8 character. */
+    while (n > 0 && n < len && ((unsigned char)s[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    char *out = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[n] = '\0';
+    return out;
+}

@@ -62,4 +62,11 @@ long cli_producer_flush(struct cli_producer *p, int64_t timeout_ms);
 
 void cli_producer_destroy(struct cli_producer *p);
 
+/* A copy of len bytes of s (NUL bytes included: a JSON string may hold
+ * \u0000) fit for a terminal: every control byte (below 0x20, and 0x7f)
+ * becomes '?', so neither a NUL cuts the text short nor an escape sequence
+ * from a record reaches the terminal.  At most max bytes are kept, cut on
+ * a UTF-8 character boundary.  s NULL gives dflt.  malloc'd. */
+char *cli_printable(const char *s, size_t len, size_t max, const char *dflt);
+
 #endif

@@ -19,8 +19,6 @@
 #include "conf.h"
 #include "scan.h"
 
-#define MAX_SHOWN 200 /* response bytes printed */
-
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: webhook-bridge attempts EVENT_ID [-c FILE] [--endpoint ID] [--since TIME]\n"
@@ -41,112 +39,145 @@ static void usage(FILE *fp)
 struct found {
     const char *event_id;
     const char *endpoint; /* NULL: all */
-    json_t *records;      /* array of attempt records */
+    const char *topic;    /* for messages */
+    struct cmd_attempts_record *v;
+    size_t n, cap;
+    long unreadable;
 };
+
+static char *shown(json_t *rec, const char *key, const char *dflt)
+{
+    json_t *v = json_object_get(rec, key);
+    return cli_printable(json_string_value(v), json_string_length(v), 1024, dflt);
+}
+
+int cmd_attempts_record_parse(struct cmd_attempts_record *r, const void *value, size_t len)
+{
+    json_error_t jerr;
+    memset(r, 0, sizeof(*r));
+    /* The bridge writes a response's bytes as text, NUL included (\u0000). */
+    r->rec = json_loadb(value, len, JSON_ALLOW_NUL, &jerr);
+    if (r->rec == NULL) {
+        util_errf(r->why, sizeof(r->why), "not valid JSON: %s at byte %d", jerr.text,
+                  jerr.position);
+    } else if (!json_is_object(r->rec)) {
+        util_errf(r->why, sizeof(r->why), "not a JSON object");
+        json_decref(r->rec);
+        r->rec = NULL;
+    }
+    r->endpoint_id = shown(r->rec, "endpointId", "");
+    r->endpoint_url = shown(r->rec, "endpointUrl", "");
+    r->at = shown(r->rec, "at", "-");
+    r->attempt = (long long)json_integer_value(json_object_get(r->rec, "attempt"));
+    r->duration_ms = (long long)json_integer_value(json_object_get(r->rec, "durationMs"));
+    json_t *status = json_object_get(r->rec, "status");
+    char *error =
+        json_is_string(json_object_get(r->rec, "error")) ? shown(r->rec, "error", "") : NULL;
+    if (json_is_integer(status)) {
+        snprintf(r->result, sizeof(r->result), "%lld%s%.200s",
+                 (long long)json_integer_value(status), error != NULL ? " " : "",
+                 error != NULL ? error : "");
+    } else {
+        snprintf(r->result, sizeof(r->result), "%.200s", error != NULL ? error : "-");
+    }
+    free(error);
+    json_t *response = json_object_get(r->rec, "response");
+    if (json_is_string(response)) {
+        r->response_len = json_string_length(response);
+        r->response =
+            cli_printable(json_string_value(response), r->response_len, CMD_ATTEMPTS_SHOWN, "");
+    }
+    r->response_binary = json_is_string(json_object_get(r->rec, "responseBase64"));
+    return r->rec != NULL ? 0 : -1;
+}
+
+void cmd_attempts_record_deinit(struct cmd_attempts_record *r)
+{
+    json_decref(r->rec);
+    free(r->endpoint_id);
+    free(r->endpoint_url);
+    free(r->at);
+    free(r->response);
+    memset(r, 0, sizeof(*r));
+}
 
 static int on_record(const rd_kafka_message_t *rkm, void *arg)
 {
     struct found *f = arg;
+    struct cmd_attempts_record r;
     /* Attempt records are keyed by eventId: skip the others unparsed. */
     size_t idlen = strlen(f->event_id);
     if (rkm->key == NULL || rkm->key_len != idlen || memcmp(rkm->key, f->event_id, idlen) != 0) {
         return 0;
     }
-    json_t *rec = json_loadb(rkm->payload, rkm->len, 0, NULL);
-    if (!json_is_object(rec)) {
-        json_decref(rec);
+    if (cmd_attempts_record_parse(&r, rkm->payload, rkm->len) != 0) {
+        /* One of this event's records that cannot be read: said, never
+         * dropped silently. */
+        f->unreadable++;
+        fprintf(stderr, "attempts: unreadable record at %s:%d:%lld: %s\n", f->topic,
+                (int)rkm->partition, (long long)rkm->offset, r.why);
+        cmd_attempts_record_deinit(&r);
         return 0;
     }
-    const char *ep = json_string_value(json_object_get(rec, "endpointId"));
-    if (f->endpoint != NULL && (ep == NULL || strcmp(ep, f->endpoint) != 0)) {
-        json_decref(rec);
+    json_t *ep = json_object_get(r.rec, "endpointId");
+    if (f->endpoint != NULL &&
+        (!json_is_string(ep) || json_string_length(ep) != strlen(f->endpoint) ||
+         memcmp(json_string_value(ep), f->endpoint, json_string_length(ep)) != 0)) {
+        cmd_attempts_record_deinit(&r);
         return 0;
     }
-    json_array_append_new(f->records, rec);
+    if (f->n == f->cap) {
+        f->cap = f->cap > 0 ? 2 * f->cap : 64;
+        f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
+    }
+    f->v[f->n++] = r;
     return 0;
 }
 
 static int by_endpoint_then_time(const void *a, const void *b)
 {
-    json_t *x = *(json_t *const *)a;
-    json_t *y = *(json_t *const *)b;
-    const char *ex = json_string_value(json_object_get(x, "endpointId"));
-    const char *ey = json_string_value(json_object_get(y, "endpointId"));
-    int c = strcmp(ex != NULL ? ex : "", ey != NULL ? ey : "");
+    const struct cmd_attempts_record *x = a, *y = b;
+    int c = strcmp(x->endpoint_id, y->endpoint_id);
     if (c != 0) {
         return c;
     }
-    const char *tx = json_string_value(json_object_get(x, "at"));
-    const char *ty = json_string_value(json_object_get(y, "at"));
-    c = strcmp(tx != NULL ? tx : "", ty != NULL ? ty : "");
+    c = strcmp(x->at, y->at);
     if (c != 0) {
         return c;
     }
-    return (int)(json_integer_value(json_object_get(x, "attempt")) -
-                 json_integer_value(json_object_get(y, "attempt")));
+    return x->attempt < y->attempt ? -1 : x->attempt > y->attempt;
 }
 
-static void print_response(json_t *rec)
+static void print_response(const struct cmd_attempts_record *r)
 {
-    const char *text = json_string_value(json_object_get(rec, "response"));
-    if (text == NULL) {
-        printf("  latest response: %s\n",
-               json_is_string(json_object_get(rec, "responseBase64")) ? "(binary)" : "(no body)");
+    if (r->response == NULL) {
+        printf("  latest response: %s\n", r->response_binary ? "(binary)" : "(no body)");
         return;
     }
-    size_t len = strlen(text);
-    printf("  latest response (%zu bytes shown%s): ", len < MAX_SHOWN ? len : MAX_SHOWN,
-           len > MAX_SHOWN ? " of more" : "");
-    for (size_t i = 0; i < len && i < MAX_SHOWN; i++) {
-        unsigned char c = (unsigned char)text[i];
-        putchar(c < 0x20 ? ' ' : c);
-    }
-    putchar('\n');
+    size_t shown_len = strlen(r->response);
+    printf("  latest response (%zu bytes shown%s): %s\n", shown_len,
+           r->response_len > shown_len ? " of more" : "", r->response);
 }
 
-static void print_table(json_t *records)
+static void print_table(struct cmd_attempts_record *v, size_t n)
 {
-    size_t n = json_array_size(records);
-    json_t **v = xcalloc(n + 1, sizeof(*v));
-    for (size_t i = 0; i < n; i++) {
-        v[i] = json_array_get(records, i);
-    }
     qsort(v, n, sizeof(*v), by_endpoint_then_time);
     const char *current = NULL;
     for (size_t i = 0; i < n; i++) {
-        json_t *r = v[i];
-        const char *ep = json_string_value(json_object_get(r, "endpointId"));
-        if (current == NULL || strcmp(current, ep != NULL ? ep : "") != 0) {
+        const struct cmd_attempts_record *r = &v[i];
+        if (current == NULL || strcmp(current, r->endpoint_id) != 0) {
             if (current != NULL) {
-                print_response(v[i - 1]);
+                print_response(&v[i - 1]);
             }
-            current = ep != NULL ? ep : "";
-            printf("endpoint %s  %s\n", current,
-                   json_string_value(json_object_get(r, "endpointUrl")) != NULL
-                       ? json_string_value(json_object_get(r, "endpointUrl"))
-                       : "");
+            current = r->endpoint_id;
+            printf("endpoint %s  %s\n", current, r->endpoint_url);
             printf("  %-7s  %-24s  %-40s  %s\n", "ATTEMPT", "AT", "RESULT", "DURATION");
         }
-        char result[256];
-        json_t *status = json_object_get(r, "status");
-        const char *error = json_string_value(json_object_get(r, "error"));
-        if (json_is_integer(status)) {
-            snprintf(result, sizeof(result), "%lld%s%s", (long long)json_integer_value(status),
-                     error != NULL ? " " : "", error != NULL ? error : "");
-        } else {
-            snprintf(result, sizeof(result), "%.200s", error != NULL ? error : "-");
-        }
-        printf("  %-7lld  %-24s  %-40s  %lld ms\n",
-               (long long)json_integer_value(json_object_get(r, "attempt")),
-               json_string_value(json_object_get(r, "at")) != NULL
-                   ? json_string_value(json_object_get(r, "at"))
-                   : "-",
-               result, (long long)json_integer_value(json_object_get(r, "durationMs")));
+        printf("  %-7lld  %-24s  %-40s  %lld ms\n", r->attempt, r->at, r->result, r->duration_ms);
     }
     if (n > 0) {
-        print_response(v[n - 1]);
+        print_response(&v[n - 1]);
     }
-    free(v);
 }
 
 int cmd_attempts_main(int argc, char **argv)
@@ -163,12 +194,13 @@ int cmd_attempts_main(int argc, char **argv)
     };
     const char *path = cli_default_config();
     const char *since_text = "24h";
-    struct found f = {NULL, NULL, NULL};
+    struct found f;
     long max_records = 100000;
     int json = 0;
     char errstr[512], bootstrap[1024];
     int ch;
 
+    memset(&f, 0, sizeof(f));
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -227,36 +259,43 @@ int cmd_attempts_main(int argc, char **argv)
     o.topic = conf->kafka.attempts_topic;
     o.max_records = max_records;
     o.timeout_ms = 60000;
-    f.records = json_array();
+    f.topic = conf->kafka.attempts_topic;
     struct scan_report rep;
     if (scan_topic(conf, bootstrap, &o, on_record, &f, &rep, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "attempts: %s\n", errstr);
         goto out;
     }
     scan_report_print(&o, &rep, stderr);
-    size_t n = json_array_size(f.records);
-    if (n == 0) {
-        fprintf(stderr, "attempts: no attempt for event %s%s%s since %s\n", f.event_id,
+    if (f.n == 0) {
+        fprintf(stderr, "attempts: no attempt for event %s%s%s since %s%s\n", f.event_id,
                 f.endpoint != NULL ? " to endpoint " : "", f.endpoint != NULL ? f.endpoint : "",
-                since_text);
+                since_text, f.unreadable > 0 ? " (some records were unreadable, above)" : "");
         goto out;
     }
     if (json) {
-        size_t i;
-        json_t *r;
-        json_array_foreach(f.records, i, r)
-        {
-            char *text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            puts(text != NULL ? text : "{}");
+        for (size_t i = 0; i < f.n; i++) {
+            char *text = json_dumps(f.v[i].rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            if (text == NULL) {
+                fprintf(stderr, "attempts: cannot print a record as JSON\n");
+                goto out;
+            }
+            puts(text);
             free(text);
         }
     } else {
-        printf("event %s: %zu attempt(s)\n", f.event_id, n);
-        print_table(f.records);
+        printf("event %s: %zu attempt(s)%s\n", f.event_id, f.n,
+               f.unreadable > 0 ? " and unreadable records (above)" : "");
+        print_table(f.v, f.n);
+    }
+    if (f.unreadable > 0) {
+        fprintf(stderr, "attempts: %ld record(s) of this event unreadable\n", f.unreadable);
     }
     rc = 0;
 out:
-    json_decref(f.records);
+    for (size_t i = 0; i < f.n; i++) {
+        cmd_attempts_record_deinit(&f.v[i]);
+    }
+    free(f.v);
     conf_destroy(conf);
     return rc;
 }

@@ -81,7 +81,7 @@ struct filters {
 
 /* One dead letter read from the topic. */
 struct entry {
-    json_t *rec;
+    struct cmd_dlq_record r;
     int32_t partition;
     int64_t offset;
     int64_t ts;
@@ -96,8 +96,11 @@ struct selection {
     struct entry *v; /* the newest `cap` matches, oldest first once sorted */
     size_t n, cap, start;
     long matched;
-    json_t *stats;  /* for stats: {"reason": {...}, ...} */
-    int keep_value; /* replay */
+    long unreadable;     /* records that are not a JSON object, listed as such */
+    int list_unreadable; /* list and stats: unreadable records are entries */
+    const char *topic;   /* for messages */
+    json_t *stats;       /* for stats: {"reason": {...}, ...} */
+    int keep_value;      /* replay */
 };
 
 static const char *str(json_t *obj, const char *key)
@@ -105,29 +108,34 @@ static const char *str(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
-static int eq(const char *a, const char *b)
+/* obj[key] is the string want, all of it (a value holding \u0000 is not
+ * equal to its first part). */
+static int field_is(json_t *obj, const char *key, const char *want)
 {
-    return a != NULL && b != NULL && strcmp(a, b) == 0;
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) && json_string_length(v) == strlen(want) &&
+           memcmp(json_string_value(v), want, json_string_length(v)) == 0;
 }
 
 static int matches(const struct filters *f, json_t *rec)
 {
-    if (f->reason != NULL && !eq(str(rec, "reason"), f->reason)) {
+    if (f->reason != NULL && !field_is(rec, "reason", f->reason)) {
         return 0;
     }
     if (f->account != NULL &&
-        (str(rec, "accountId") == NULL || strcasecmp(str(rec, "accountId"), f->account) != 0)) {
+        (str(rec, "accountId") == NULL || strcasecmp(str(rec, "accountId"), f->account) != 0 ||
+         json_string_length(json_object_get(rec, "accountId")) != strlen(f->account))) {
         return 0;
     }
-    if (f->endpoint != NULL && !eq(str(rec, "endpointId"), f->endpoint)) {
+    if (f->endpoint != NULL && !field_is(rec, "endpointId", f->endpoint)) {
         return 0;
     }
-    if (f->event_type != NULL && !eq(str(rec, "eventType"), f->event_type)) {
+    if (f->event_type != NULL && !field_is(rec, "eventType", f->event_type)) {
         return 0;
     }
     if (f->n_ids > 0) {
         for (int i = 0; i < f->n_ids; i++) {
-            if (eq(str(rec, "deliveryId"), f->ids[i]) || eq(str(rec, "eventId"), f->ids[i])) {
+            if (field_is(rec, "deliveryId", f->ids[i]) || field_is(rec, "eventId", f->ids[i])) {
                 return 1;
             }
         }
@@ -136,33 +144,86 @@ static int matches(const struct filters *f, json_t *rec)
     return 1;
 }
 
-/* The last attempt's status or error, short. */
+/* The last attempt's status or error (up to its first ':'), short. */
 static void last_result(json_t *rec, char *buf, size_t size)
 {
     json_t *attempts = json_object_get(rec, "attempts");
     json_t *last = json_array_get(attempts, json_array_size(attempts) - 1);
     json_t *status = json_object_get(last, "status");
-    const char *error = str(last, "error");
+    json_t *error = json_object_get(last, "error");
     if (json_is_integer(status)) {
         snprintf(buf, size, "%lld", (long long)json_integer_value(status));
-    } else if (error != NULL) {
-        snprintf(buf, size, "%.*s", (int)strcspn(error, ":"), error);
+    } else if (json_is_string(error)) {
+        const char *e = json_string_value(error);
+        const char *colon = memchr(e, ':', json_string_length(error));
+        size_t n = colon != NULL ? (size_t)(colon - e) : json_string_length(error);
+        char *p = cli_printable(e, n, size - 1, "-");
+        snprintf(buf, size, "%s", n > 0 ? p : "-");
+        free(p);
     } else {
         snprintf(buf, size, "-");
     }
 }
 
+static char *shown(json_t *rec, const char *key)
+{
+    json_t *v = json_object_get(rec, key);
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        return xstrdup("-"); /* never an empty column */
+    }
+    return cli_printable(json_string_value(v), json_string_length(v), 1024, "-");
+}
+
+int cmd_dlq_record_parse(struct cmd_dlq_record *r, const void *value, size_t len)
+{
+    json_error_t jerr;
+    memset(r, 0, sizeof(*r));
+    /* The bridge writes any text, NUL included (\u0000): read it all. */
+    r->rec = json_loadb(value, len, JSON_ALLOW_NUL, &jerr);
+    if (r->rec == NULL) {
+        util_errf(r->why, sizeof(r->why), "not valid JSON: %s at byte %d", jerr.text,
+                  jerr.position);
+    } else if (!json_is_object(r->rec)) {
+        util_errf(r->why, sizeof(r->why), "not a JSON object");
+        json_decref(r->rec);
+        r->rec = NULL;
+    }
+    r->time = shown(r->rec, "deadLetteredAt");
+    r->reason = shown(r->rec, "reason");
+    r->event_type = shown(r->rec, "eventType");
+    r->account_id = shown(r->rec, "accountId");
+    r->endpoint_id = shown(r->rec, "endpointId");
+    r->delivery_id = shown(r->rec, "deliveryId");
+    r->n_attempts = json_array_size(json_object_get(r->rec, "attempts"));
+    last_result(r->rec, r->last, sizeof(r->last));
+    return r->rec != NULL ? 0 : -1;
+}
+
+void cmd_dlq_record_deinit(struct cmd_dlq_record *r)
+{
+    json_decref(r->rec);
+    free(r->time);
+    free(r->reason);
+    free(r->event_type);
+    free(r->account_id);
+    free(r->endpoint_id);
+    free(r->delivery_id);
+    memset(r, 0, sizeof(*r));
+}
+
 static void count(json_t *stats, const char *group, const char *key)
 {
+    if (strcmp(key, "-") == 0) {
+        key = "(none)";
+    }
     json_t *g = json_object_get(stats, group);
-    json_t *c = json_object_get(g, key != NULL ? key : "(none)");
-    json_object_set_new(g, key != NULL ? key : "(none)",
-                        json_integer(c != NULL ? json_integer_value(c) + 1 : 1));
+    json_t *c = json_object_get(g, key);
+    json_object_set_new(g, key, json_integer(c != NULL ? json_integer_value(c) + 1 : 1));
 }
 
 static void entry_free(struct entry *e)
 {
-    json_decref(e->rec);
+    cmd_dlq_record_deinit(&e->r);
     free(e->key);
     free(e->value);
 }
@@ -170,25 +231,32 @@ static void entry_free(struct entry *e)
 static int on_record(const rd_kafka_message_t *rkm, void *arg)
 {
     struct selection *s = arg;
-    json_t *rec = json_loadb(rkm->payload, rkm->len, 0, NULL);
-    if (!json_is_object(rec) || !matches(s->f, rec)) {
-        json_decref(rec);
+    struct entry e;
+    memset(&e, 0, sizeof(e));
+    if (cmd_dlq_record_parse(&e.r, rkm->payload, rkm->len) != 0) {
+        /* Never dropped silently: listed and counted by list and stats,
+         * reported by show and replay. */
+        s->unreadable++;
+        if (!s->list_unreadable) {
+            fprintf(stderr, "dlq: unreadable record at %s:%d:%lld: %s\n", s->topic,
+                    (int)rkm->partition, (long long)rkm->offset, e.r.why);
+            cmd_dlq_record_deinit(&e.r);
+            return 0;
+        }
+    } else if (!matches(s->f, e.r.rec)) {
+        cmd_dlq_record_deinit(&e.r);
         return 0;
     }
     s->matched++;
     if (s->stats != NULL) {
-        char last[64];
-        last_result(rec, last, sizeof(last));
-        count(s->stats, "reason", str(rec, "reason"));
-        count(s->stats, "endpoint", str(rec, "endpointId"));
-        count(s->stats, "account", str(rec, "accountId"));
-        count(s->stats, "last status", last);
-        json_decref(rec);
+        count(s->stats, "reason", e.r.rec != NULL ? e.r.reason : "(unreadable)");
+        count(s->stats, "endpoint", e.r.endpoint_id);
+        count(s->stats, "account", e.r.account_id);
+        count(s->stats, "last status", e.r.last);
+        cmd_dlq_record_deinit(&e.r);
         return 0;
     }
-    struct entry e;
     rd_kafka_timestamp_type_t tstype;
-    e.rec = rec;
     e.partition = rkm->partition;
     e.offset = rkm->offset;
     e.ts = rd_kafka_message_timestamp(rkm, &tstype);
@@ -255,14 +323,27 @@ static void print_list(const struct conf *conf, const struct selection *s, int j
 {
     if (json) {
         for (size_t i = 0; i < s->n; i++) {
-            json_t *copy = json_deep_copy(s->v[i].rec);
-            json_object_set_new(copy, "deadLetter",
-                                json_pack("{s:s, s:i, s:I}", "topic", conf->kafka.dead_letter_topic,
-                                          "partition", (int)s->v[i].partition, "offset",
-                                          (json_int_t)s->v[i].offset));
-            char *text = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            puts(text != NULL ? text : "{}");
+            const struct cmd_dlq_record *r = &s->v[i].r;
+            json_t *copy =
+                r->rec != NULL ? json_deep_copy(r->rec) : json_pack("{s:s}", "unreadable", r->why);
+            json_t *where =
+                json_pack("{s:s, s:i, s:I}", "topic", conf->kafka.dead_letter_topic, "partition",
+                          (int)s->v[i].partition, "offset", (json_int_t)s->v[i].offset);
+            char *text = NULL;
+            if (copy != NULL && where != NULL) {
+                json_object_set_new(copy, "deadLetter", where);
+                where = NULL;
+                text = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            }
+            if (text == NULL) {
+                fprintf(stderr, "dlq list: cannot print %s:%d:%lld as JSON\n",
+                        conf->kafka.dead_letter_topic, (int)s->v[i].partition,
+                        (long long)s->v[i].offset);
+            } else {
+                puts(text);
+            }
             free(text);
+            json_decref(where);
             json_decref(copy);
         }
         return;
@@ -270,28 +351,32 @@ static void print_list(const struct conf *conf, const struct selection *s, int j
     printf("%-24s  %-20s  %-11s  %-36s  %-16s  %-8s  %-10s  %s\n", "TIME", "REASON", "TYPE",
            "ACCOUNT", "ENDPOINT", "ATTEMPTS", "LAST", "DELIVERY");
     for (size_t i = 0; i < s->n; i++) {
-        json_t *r = s->v[i].rec;
-        char last[64], ref[300];
-        last_result(r, last, sizeof(last));
-        const char *id = str(r, "deliveryId");
-        if (id == NULL) {
+        const struct cmd_dlq_record *r = &s->v[i].r;
+        char ref[300];
+        const char *id = r->delivery_id;
+        if (r->rec == NULL || strcmp(id, "-") == 0) {
             dl_ref(conf, &s->v[i], ref, sizeof(ref));
             id = ref;
         }
-        printf("%-24s  %-20s  %-11.11s  %-36.36s  %-16.16s  %-8zu  %-10.10s  %s\n",
-               str(r, "deadLetteredAt") != NULL ? str(r, "deadLetteredAt") : "-",
-               str(r, "reason") != NULL ? str(r, "reason") : "-",
-               str(r, "eventType") != NULL ? str(r, "eventType") : "-",
-               str(r, "accountId") != NULL ? str(r, "accountId") : "-",
-               str(r, "endpointId") != NULL ? str(r, "endpointId") : "-",
-               json_array_size(json_object_get(r, "attempts")), last, id);
+        printf("%-24s  %-20s  %-11.11s  %-36.36s  %-16.16s  %-8zu  %-10.10s  %s\n", r->time,
+               r->rec != NULL ? r->reason : "(unreadable)", r->event_type, r->account_id,
+               r->endpoint_id, r->n_attempts, r->last, id);
     }
+}
+
+/* Prints obj[key] as text, control bytes and NUL shown as '?'. */
+static void print_field(json_t *obj, const char *key, size_t max, const char *dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    char *p = cli_printable(json_string_value(v), json_string_length(v), max, dflt);
+    fputs(p, stdout);
+    free(p);
 }
 
 static void print_show(const struct conf *conf, const struct selection *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        json_t *r = s->v[i].rec;
+        json_t *r = s->v[i].r.rec;
         char ref[300];
         dl_ref(conf, &s->v[i], ref, sizeof(ref));
         printf("== dead letter %s\n", ref);
@@ -306,21 +391,30 @@ static void print_show(const struct conf *conf, const struct selection *s)
             json_array_foreach(attempts, k, a)
             {
                 json_t *st = json_object_get(a, "status");
-                char result[300];
-                if (json_is_integer(st)) {
-                    snprintf(result, sizeof(result), "%lld", (long long)json_integer_value(st));
+                json_t *err = json_object_get(a, "error");
+                char *at = cli_printable(str(a, "at"), json_string_length(json_object_get(a, "at")),
+                                         64, "-");
+                char *result =
+                    json_is_integer(st)
+                        ? NULL
+                        : cli_printable(json_string_value(err), json_string_length(err), 250, "-");
+                printf("  #%-3lld %-24s ",
+                       (long long)json_integer_value(json_object_get(a, "attempt")), at);
+                if (result != NULL) {
+                    printf("%-40s", result);
                 } else {
-                    snprintf(result, sizeof(result), "%.250s",
-                             str(a, "error") != NULL ? str(a, "error") : "-");
+                    printf("%-40lld", (long long)json_integer_value(st));
                 }
-                printf("  #%-3lld %-24s %-40s %lld ms\n",
-                       (long long)json_integer_value(json_object_get(a, "attempt")),
-                       str(a, "at") != NULL ? str(a, "at") : "-", result,
+                printf(" %lld ms\n",
                        (long long)json_integer_value(json_object_get(a, "durationMs")));
+                free(result);
+                free(at);
             }
         }
-        if (eq(str(r, "reason"), "invalid_event")) {
-            printf("invalid event: %s\n", str(r, "error") != NULL ? str(r, "error") : "?");
+        if (field_is(r, "reason", "invalid_event")) {
+            printf("invalid event: ");
+            print_field(r, "error", 1024, "?");
+            printf("\n");
         }
         printf("\n");
     }
@@ -393,29 +487,39 @@ static int confirm(long n)
     return line[0] == 'y' || line[0] == 'Y';
 }
 
-/* The raw bytes of an invalid_event dead letter, malloc'd. */
-static char *raw_bytes(json_t *rec, size_t *len)
+char *cmd_dlq_raw_event(const struct cmd_dlq_record *r, size_t *len)
 {
-    const char *raw = str(rec, "raw");
-    if (raw != NULL) {
-        *len = json_string_length(json_object_get(rec, "raw"));
+    json_t *raw = json_object_get(r->rec, "raw");
+    if (json_is_string(raw)) {
+        /* Any bytes, NUL included: the length, never strlen. */
+        *len = json_string_length(raw);
         char *out = xmalloc(*len + 1);
-        memcpy(out, raw, *len + 1);
+        memcpy(out, json_string_value(raw), *len + 1);
         return out;
     }
-    const char *b64 = str(rec, "rawBase64");
-    if (b64 == NULL) {
+    json_t *b64v = json_object_get(r->rec, "rawBase64");
+    if (!json_is_string(b64v)) {
         return NULL;
     }
-    size_t blen = strlen(b64);
+    const char *b64 = json_string_value(b64v);
+    size_t blen = json_string_length(b64v);
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    /* Strict base64 only: '=' only as the last one or two characters
+     * (EVP_DecodeBlock also takes blanks and inner padding, which would
+     * make the count below wrong), and nothing past a NUL. */
+    size_t pad = blen >= 2 ? (size_t)(b64[blen - 1] == '=') + (size_t)(b64[blen - 2] == '=') : 0;
+    if (blen % 4 != 0 || strspn(b64, alphabet) != blen - pad) {
+        return NULL;
+    }
     char *out = xmalloc(blen / 4 * 3 + 4);
     int n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)b64, (int)blen);
-    if (n < 0) {
+    if (n < 0 || (size_t)n < pad) {
         free(out);
         return NULL;
     }
-    size_t pad = blen >= 2 ? (size_t)(b64[blen - 1] == '=') + (size_t)(b64[blen - 2] == '=') : 0;
     *len = (size_t)n - pad;
+    out[*len] = '\0';
     return out;
 }
 
@@ -470,9 +574,9 @@ static int replay(const struct conf *conf, struct selection *s, int dry_run, int
                 nanosleep(&ts, NULL);
             }
         }
-        if (eq(str(e->rec, "reason"), "invalid_event")) {
+        if (field_is(e->r.rec, "reason", "invalid_event")) {
             size_t len = 0;
-            char *raw = raw_bytes(e->rec, &len);
+            char *raw = cmd_dlq_raw_event(&e->r, &len);
             struct event ev;
             if (raw == NULL || event_parse(&ev, raw, len, (size_t)conf->delivery.max_event_bytes,
                                            errstr, sizeof(errstr)) != 0) {
@@ -691,6 +795,8 @@ int cmd_dlq_main(int argc, char **argv)
     s.f = &f;
     s.cap = is_list ? (size_t)limit : REPLAY_MAX;
     s.keep_value = is_replay;
+    s.list_unreadable = is_list || is_stats;
+    s.topic = conf->kafka.dead_letter_topic;
     s.v = xcalloc(s.cap, sizeof(*s.v));
     if (is_stats) {
         s.stats =
@@ -709,6 +815,9 @@ int cmd_dlq_main(int argc, char **argv)
         print_list(conf, &s, json);
         if (s.matched > (long)s.n) {
             fprintf(stderr, "%ld matched; the newest %zu shown (--limit)\n", s.matched, s.n);
+        }
+        if (s.unreadable > 0) {
+            fprintf(stderr, "%ld record(s) unreadable, listed as (unreadable)\n", s.unreadable);
         }
     } else if (is_show) {
         print_show(conf, &s);

@@ -92,6 +92,21 @@ check "the healed endpoint got every replayed event, with the same webhook-id" \
 check "each replay names its dead letter (replayedFrom) and keeps the old attempts" \
     sh -c "kcat -C -b $BOOT -t webhook-delay-0s -o beginning -e -q 2>/dev/null | jq -e -s 'length == 4 and all(.replayedFrom | startswith(\"webhook-dead-letter:0:\")) and all((.attempts | length) == 3)' >/dev/null"
 
+# A record holding a NUL byte: the invalid event's raw bytes go into its
+# dead letter as \u0000, which every dlq subcommand must read (it was
+# skipped silently: listed by none, counted by the scan, never replayable).
+printf '{"eventId":"a\000b","eventType":"Subscribe"}\n' | kcat -P -b "$BOOT" -t subscription-events 2>>"$T/kcat.err"
+check "the event with a NUL byte is dead-lettered (six dead letters)" \
+    wait_until 30 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | wc -l) -eq 6 ]"
+check "list --reason invalid_event: both, the NUL one with its bytes" \
+    sh -c "WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' dlq list --reason invalid_event --json -c '$T/bridge.conf' 2>/dev/null | jq -e -s 'length == 2 and any(.raw | contains(\"a\\u0000b\"))' >/dev/null"
+dlq list >"$T/list2.txt" 2>"$T/list2.err"
+check "list: as many rows as records in range (none dropped)" \
+    sh -c "[ \$((\$(wc -l <$T/list2.txt) - 1)) -eq \$(sed -n 's/.* \\([0-9]*\\) in range.*/\\1/p' $T/list2.err) ] && [ \$(wc -l <$T/list2.txt) -eq 7 ]"
+check "stats counts it" grep -q '^6 dead letter' "$(dlq stats >"$T/stats2.txt" 2>/dev/null; echo "$T/stats2.txt")"
+check "replay --reason invalid_event reads both and refuses both (still invalid)" \
+    sh -c "WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' dlq replay --reason invalid_event --yes -c '$T/bridge.conf' >/dev/null 2>$T/inv2.err; [ \$? -eq 1 ] && [ \$(grep -c '^refused .*still invalid' $T/inv2.err) -eq 2 ] && grep -q 'not valid JSON' $T/inv2.err"
+
 # errors
 check "dlq on an unreachable cluster: exit 1 and says so" \
     sh -c "WEBHOOK_BRIDGE_BROKERS=127.0.0.1:1 timeout 60 '$BIN' dlq list -c '$T/bridge.conf' 2>$T/unreach.err; [ \$? -eq 1 ] && grep -q 'cannot reach the Kafka cluster at 127.0.0.1:1' $T/unreach.err"
