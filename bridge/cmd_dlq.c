@@ -46,7 +46,8 @@ static void usage(FILE *fp)
                 "         --since TIME  --until TIME      (RFC 3339, or a duration before now\n"
                 "         such as 2h; default --since " DEFAULT_SINCE ")\n"
                 "ID: a deliveryId or an eventId (an event to several endpoints has one dead\n"
-                "letter per endpoint).\n"
+                "letter per endpoint), or the dead letter's TOPIC:PARTITION:OFFSET as the\n"
+                "listing shows it (the only ID of an invalid record's dead letter).\n"
                 "\n"
                 "  list    the dead letters, oldest first: a table (time, reason, event type,\n"
                 "          account, endpoint, attempts, last status, delivery), or one JSON\n"
@@ -117,7 +118,18 @@ static int field_is(json_t *obj, const char *key, const char *want)
            memcmp(json_string_value(v), want, json_string_length(v)) == 0;
 }
 
-static int matches(const struct filters *f, json_t *rec)
+/* The dead letter's own reference, "<topic>:<partition>:<offset>", as the
+ * listing shows it: the ID of a dead letter that has no deliveryId (an
+ * invalid record). */
+static int is_ref(const char *id, const char *topic, int32_t partition, int64_t offset)
+{
+    char ref[400];
+    snprintf(ref, sizeof(ref), "%s:%d:%lld", topic, (int)partition, (long long)offset);
+    return strcmp(id, ref) == 0;
+}
+
+static int matches(const struct filters *f, json_t *rec, const char *topic, int32_t partition,
+                   int64_t offset)
 {
     if (f->reason != NULL && !field_is(rec, "reason", f->reason)) {
         return 0;
@@ -135,7 +147,8 @@ static int matches(const struct filters *f, json_t *rec)
     }
     if (f->n_ids > 0) {
         for (int i = 0; i < f->n_ids; i++) {
-            if (field_is(rec, "deliveryId", f->ids[i]) || field_is(rec, "eventId", f->ids[i])) {
+            if (field_is(rec, "deliveryId", f->ids[i]) || field_is(rec, "eventId", f->ids[i]) ||
+                is_ref(f->ids[i], topic, partition, offset)) {
                 return 1;
             }
         }
@@ -243,7 +256,7 @@ static int on_record(const rd_kafka_message_t *rkm, void *arg)
             cmd_dlq_record_deinit(&e.r);
             return 0;
         }
-    } else if (!matches(s->f, e.r.rec)) {
+    } else if (!matches(s->f, e.r.rec, s->topic, rkm->partition, rkm->offset)) {
         cmd_dlq_record_deinit(&e.r);
         return 0;
     }
@@ -573,6 +586,20 @@ static int replay(const struct conf *conf, struct selection *s, int dry_run, int
                 struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
                 nanosleep(&ts, NULL);
             }
+        }
+        if (json_is_true(json_object_get(e->r.rec, "rawTruncated"))) {
+            /* The compact form keeps the first bytes only (docs/records.md):
+             * replaying them would post or produce a cut event. */
+            json_t *src = json_object_get(e->r.rec, "source");
+            char *topic = shown(src, "topic");
+            fprintf(stderr,
+                    "refused %s: the dead letter holds only the first bytes of its record "
+                    "(rawTruncated); take the record from %s:%lld:%lld\n",
+                    ref, topic, (long long)json_integer_value(json_object_get(src, "partition")),
+                    (long long)json_integer_value(json_object_get(src, "offset")));
+            free(topic);
+            refused++;
+            continue;
         }
         if (field_is(e->r.rec, "reason", "invalid_event")) {
             size_t len = 0;

@@ -145,6 +145,10 @@ dlq stats >"$T/stats.txt" 2>"$T/stats.err"
 check "dlq stats counts sixteen" grep -qE '(^|[^0-9])16([^0-9]|$)' "$T/stats.txt"
 check "dlq stats: 14 invalid_event" grep -qE 'invalid_event.*14|14.*invalid_event' "$T/stats.txt"
 
+compact_ref=$(jq -r 'select(.rawTruncated == true) | "webhook-dead-letter:" + (.deadLetter.partition | tostring) + ":" + (.deadLetter.offset | tostring)' "$T/list.json" 2>/dev/null | head -1)
+dlq replay "$compact_ref" --yes >"$T/replay.out" 2>"$T/replay.err"
+check "dlq replay refuses the compact dead letter and says where the record is" \
+    grep -q 'holds only the first bytes of its record (rawTruncated); take the record from subscription-events:0:10' "$T/replay.err"
 check "the bridge is still running" kill -0 "$BRIDGE_PID"
 check "/healthz answers" curl -sf "http://$ADMIN/healthz" -o /dev/null
 check "SIGTERM exits 0" stop_bridge

@@ -1,9 +1,13 @@
 /*
- * fuzz_endpoint: endpoint_from_json (bridge/endpoint.c), how the registry
- * reads each record of the endpoints topic.  Input: first byte = the key's
- * length (0xff: a record without a key, then "id" is required), then the
- * key's bytes, then the value (the record's JSON).  Properties: an accepted
- * endpoint passes every check on its own (id, account, URL, each secret)
+ * fuzz_endpoint: regsync_parse_record (bridge/regsync.c), how the registry
+ * reads each record of the endpoints topic: its key as bytes, then the
+ * value with endpoint_from_json (bridge/endpoint.c).  Input: first byte =
+ * the key's length (0xff: a record without a key), then the key's bytes,
+ * then the value (the record's JSON; empty: a tombstone).  Properties: an
+ * accepted key holds no NUL byte and is valid UTF-8 and a valid id (the
+ * key "tep\0evil" once updated endpoint "tep"); an accepted endpoint
+ * carries that id and passes every check on its own (id, account, URL,
+ * each secret)
  * and has at least one event type; written back with endpoint_to_json
  * (with secrets, as `endpoints put` produces it) and read again under the
  * same key it is the same endpoint (round trip).
@@ -12,6 +16,8 @@
 
 #include "endpoint.h"
 #include "fuzz.h"
+#include "regsync.h"
+#include "utf8.h"
 
 static int same_strings(char **a, size_t na, char **b, size_t nb)
 {
@@ -38,31 +44,42 @@ static int same_endpoint(const struct endpoint *a, const struct endpoint *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char errstr[512] = "", why[512];
-    char *key = NULL;
+    char errstr[512] = "", why[512], id[ENDPOINT_ID_MAX + 1];
 
     if (size < 1) {
         return 0;
     }
     size_t key_len = data[0];
+    const uint8_t *key = NULL;
     data++;
     size--;
     if (key_len != 0xff) {
         if (key_len > size) {
             key_len = size;
         }
-        key = fuzz_cstr(data, key_len);
+        key = data;
         data += key_len;
         size -= key_len;
+    } else {
+        key_len = 0;
     }
-    struct endpoint *ep = endpoint_from_json(key, data, size, errstr, sizeof(errstr));
-    if (ep == NULL) {
-        FUZZ_CHECK(errstr[0] != '\0');
-        free(key);
+    struct endpoint *ep = NULL;
+    if (regsync_parse_record(key, key_len, size > 0 ? data : NULL, size, id, &ep, errstr,
+                             sizeof(errstr)) != 0) {
+        FUZZ_CHECK(errstr[0] != '\0' && ep == NULL);
+        FUZZ_CHECK(utf8_valid(errstr, strlen(errstr)));
         return 0;
     }
-    FUZZ_CHECK(key == NULL || strcmp(key, ep->id) == 0);
-    FUZZ_CHECK(endpoint_check_id(ep->id, why, sizeof(why)) == 0);
+    if (key != NULL) {
+        FUZZ_CHECK(memchr(key, 0, key_len) == NULL && utf8_valid((const char *)key, key_len));
+        FUZZ_CHECK(strlen(id) == key_len && memcmp(id, key, key_len) == 0);
+    }
+    FUZZ_CHECK(endpoint_check_id(id, why, sizeof(why)) == 0);
+    if (ep == NULL) {
+        FUZZ_CHECK(size == 0); /* only a tombstone has no endpoint */
+        return 0;
+    }
+    FUZZ_CHECK(strcmp(id, ep->id) == 0);
     FUZZ_CHECK(endpoint_check_account(ep->account_id, why, sizeof(why)) == 0);
     FUZZ_CHECK(endpoint_check_url(ep->url, why, sizeof(why)) == 0);
     FUZZ_CHECK(ep->n_event_types >= 1);
@@ -82,6 +99,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(text);
     json_decref(obj);
     endpoint_unref(ep);
-    free(key);
     return 0;
 }
