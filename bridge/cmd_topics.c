@@ -34,7 +34,8 @@ static void usage(FILE *fp)
                 "(7 days, unless kafka.topics.attempts is \"\"), one delay topic per distinct\n"
                 "retry interval and <prefix>-0s (retention twice the retry window, at least\n"
                 "7 days).  Partitions and replication default to kafka.partitions and\n"
-                "kafka.replication.\n"
+                "kafka.replication (-1: the broker's default); a replication above 1 sets\n"
+                "min.insync.replicas=2.\n"
                 "\n"
                 "  create  creates those that are missing with the admin API (CreateTopics);\n"
                 "          those that exist are left alone\n"
@@ -48,9 +49,17 @@ static void usage(FILE *fp)
 
 static void print_plan(const struct topic_spec *t)
 {
-    printf("  %-32s %-12s %d partition(s), replication %d, cleanup.policy=%s%s%s\n", t->name,
-           t->role, t->partitions, t->replication, t->cleanup_policy,
-           t->retention_ms[0] != '\0' ? ", retention.ms=" : "", t->retention_ms);
+    char repl[32];
+    if (t->replication < 0) {
+        snprintf(repl, sizeof(repl), "the broker's default");
+    } else {
+        snprintf(repl, sizeof(repl), "%d", t->replication);
+    }
+    printf("  %-32s %-12s %d partition(s), replication %s, cleanup.policy=%s%s%s%s%s\n", t->name,
+           t->role, t->partitions, repl, t->cleanup_policy,
+           t->retention_ms[0] != '\0' ? ", retention.ms=" : "", t->retention_ms,
+           t->min_insync != NULL ? ", min.insync.replicas=" : "",
+           t->min_insync != NULL ? t->min_insync : "");
 }
 
 static rd_kafka_t *admin_client(const struct conf *conf, char *errstr, size_t errstr_size)
@@ -320,9 +329,12 @@ int cmd_topics_main(int argc, char **argv)
         case OPT_REPLICATION: {
             char *end = NULL;
             long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || v < 1 || v > 10000) {
-                fprintf(stderr, "topics: --%s %s: expected 1 to 10000\n",
-                        ch == OPT_PARTITIONS ? "partitions" : "replication", optarg);
+            /* --replication -1: the broker's default, as in the config. */
+            if (end == optarg || *end != '\0' || v > 10000 ||
+                (v < 1 && !(ch == OPT_REPLICATION && v == -1))) {
+                fprintf(stderr, "topics: --%s %s: expected %s to 10000\n",
+                        ch == OPT_PARTITIONS ? "partitions" : "replication", optarg,
+                        ch == OPT_PARTITIONS ? "1" : "-1 (the broker's default) or 1");
                 return 2;
             }
             *(ch == OPT_PARTITIONS ? &partitions : &replication) = v;
@@ -340,7 +352,7 @@ int cmd_topics_main(int argc, char **argv)
         fprintf(stderr, "topics %s: unexpected argument '%s'\n", sub, argv[optind + 1]);
         return 2;
     }
-    if (strcmp(sub, "check") == 0 && (partitions > 0 || replication > 0)) {
+    if (strcmp(sub, "check") == 0 && (partitions > 0 || replication != 0)) {
         fprintf(stderr, "topics check: --partitions and --replication belong to create\n");
         return 2;
     }
@@ -351,7 +363,7 @@ int cmd_topics_main(int argc, char **argv)
     }
     if (strcmp(sub, "create") == 0) {
         rc = cmd_create(conf, partitions > 0 ? (int)partitions : conf->kafka.partitions,
-                        replication > 0 ? (int)replication : conf->kafka.replication);
+                        replication != 0 ? (int)replication : conf->kafka.replication);
     } else {
         rc = cmd_check(conf);
     }

@@ -175,12 +175,14 @@ static const struct conf_row conf_rows[] = {
      .help = "Partitions of the topics the bridge creates."},
     {.path = "kafka.replication",
      .type = CT_INT,
-     .def = "3",
-     .min = 1,
+     .def = "-1",
+     .min = -1,
      .max = 100,
      .off = CONF_FIELD(kafka.replication),
-     .help = "Replication factor of the topics the bridge creates; always 1 on the embedded "
-             "cluster."},
+     .help = "Replication factor of the topics the bridge creates: -1 takes the broker's "
+             "default.replication.factor (KIP-464, Kafka 2.4 and later), 0 is refused.  "
+             "Topics created with a replication above 1 get min.insync.replicas=2, so an "
+             "acknowledged record is on two brokers.  Always 1 on the embedded cluster."},
 
     {.path = "delivery", .type = CT_GROUP, .help = "HTTP delivery."},
     {.path = "delivery.workers",
@@ -1237,6 +1239,13 @@ static void check_rules(struct loader *ld, const config_t *cfg)
     conf->kafka.embedded = strcmp(conf->kafka.brokers, "embedded") == 0;
     if (!ld->seen[row_index(row_find("kafka.create_topics"))]) {
         conf->kafka.create_topics = conf->kafka.embedded;
+    }
+    if (conf->kafka.replication == 0 && !ld->bad[row_index(row_find("kafka.replication"))]) {
+        char where[PATH_MAX_LEN];
+        where_path(ld, cfg, "kafka.replication", where, sizeof(where));
+        add_error(ld, where, "kafka.replication",
+                  "0 is not a replication factor (expected -1 for the broker's default, or 1 to "
+                  "100)");
     }
     if (conf->kafka.embedded) {
         /* The embedded cluster has one broker. */

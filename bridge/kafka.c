@@ -186,7 +186,9 @@ rd_kafka_NewTopic_t *kafka_new_topic(const struct topic_spec *spec, char *errstr
     }
     if (rd_kafka_NewTopic_set_config(t, "cleanup.policy", spec->cleanup_policy) != 0 ||
         (spec->retention_ms[0] != '\0' &&
-         rd_kafka_NewTopic_set_config(t, "retention.ms", spec->retention_ms) != 0)) {
+         rd_kafka_NewTopic_set_config(t, "retention.ms", spec->retention_ms) != 0) ||
+        (spec->min_insync != NULL &&
+         rd_kafka_NewTopic_set_config(t, "min.insync.replicas", spec->min_insync) != 0)) {
         util_errf(errstr, errstr_size, "cannot set its configuration");
         rd_kafka_NewTopic_destroy(t);
         return NULL;

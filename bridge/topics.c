@@ -26,6 +26,9 @@ static void add(struct topic_spec *out, size_t *n, size_t max, const char *name,
     snprintf(t->name, sizeof(t->name), "%s", name);
     t->partitions = partitions;
     t->replication = replication;
+    /* acks=all then means two brokers have the record: with one in sync
+     * a broker's loss could take acknowledged parks and dead letters. */
+    t->min_insync = replication > 1 ? "2" : NULL;
     t->cleanup_policy = policy;
     if (retention_ms > 0) {
         snprintf(t->retention_ms, sizeof(t->retention_ms), "%lld", (long long)retention_ms);

@@ -19,14 +19,16 @@ struct conf;
 struct topic_spec {
     char name[256];
     int partitions;
-    int replication;
+    int replication;            /* -1: the broker's default */
+    const char *min_insync;     /* "2" when replication > 1, else NULL (the broker's) */
     const char *cleanup_policy; /* "delete" or "compact" (static strings) */
     char retention_ms[24];      /* "" keeps the broker's default */
     const char *role;           /* "events", "endpoints", "delay", ... (for messages) */
 };
 
-/* The plan for conf with these partitions and replication (> 0).  Returns
- * how many specs were written (at most max). */
+/* The plan for conf with these partitions (> 0) and replication (> 0, or
+ * -1 for the broker's default).  Returns how many specs were written (at
+ * most max). */
 size_t topics_plan(const struct conf *conf, int partitions, int replication, struct topic_spec *out,
                    size_t max);
 

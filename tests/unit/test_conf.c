@@ -323,8 +323,8 @@ static void test_env_overrides(void **state)
     struct conf *conf = load_ok(path);
     assert_string_equal(conf->kafka.brokers, "kafka-a:9092,kafka-b:9092");
     assert_false(conf->kafka.embedded);
-    assert_false(conf->kafka.create_topics); /* default when not embedded */
-    assert_int_equal(conf->kafka.replication, 3);
+    assert_false(conf->kafka.create_topics);       /* default when not embedded */
+    assert_int_equal(conf->kafka.replication, -1); /* the broker's default */
     assert_string_equal(conf->admin.listen, "0.0.0.0:9100");
     assert_string_equal(conf->log.level, "debug");
     conf_destroy(conf);

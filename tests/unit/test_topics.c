@@ -58,6 +58,7 @@ static void test_default_plan(void **state)
         assert_string_equal(t[i].name, names[i]);
         assert_int_equal(t[i].partitions, 12);
         assert_int_equal(t[i].replication, 3);
+        assert_string_equal(t[i].min_insync, "2"); /* acks=all: two brokers */
     }
     assert_string_equal(find(t, n, "webhook-endpoints")->cleanup_policy, "compact");
     assert_string_equal(find(t, n, "subscription-events")->cleanup_policy, "delete");
@@ -67,6 +68,30 @@ static void test_default_plan(void **state)
     /* 30 min window: the 7-day floor. */
     assert_string_equal(find(t, n, "webhook-delay-5m")->retention_ms, "604800000");
     assert_string_equal(find(t, n, "webhook-delay-0s")->cleanup_policy, "delete");
+    conf_destroy(conf);
+}
+
+/* Replication 1 and the broker's default (-1) leave min.insync.replicas to
+ * the broker. */
+static void test_min_insync(void **state)
+{
+    (void)state;
+    struct conf *conf = load("kafka = { brokers = \"k:9092\"; };\n");
+    assert_int_equal(conf->kafka.replication, -1);
+    struct topic_spec t[TOPICS_MAX];
+    size_t n = topics_plan(conf, 3, conf->kafka.replication, t, TOPICS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(t[i].replication, -1);
+        assert_null(t[i].min_insync);
+    }
+    n = topics_plan(conf, 3, 1, t, TOPICS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        assert_null(t[i].min_insync);
+    }
+    n = topics_plan(conf, 3, 2, t, TOPICS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(t[i].min_insync, "2");
+    }
     conf_destroy(conf);
 }
 
@@ -109,6 +134,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_plan),
+        cmocka_unit_test(test_min_insync),
         cmocka_unit_test(test_custom_plan),
         cmocka_unit_test(test_plan_bounded),
     };
