@@ -30,6 +30,7 @@ struct consumer {
     atomic_int running;
     atomic_int n_assigned;
     atomic_int joined;            /* a rebalance has completed (even with nothing) */
+    atomic_int refresh;           /* consumer_refresh_subscription asked for a refresh */
     _Atomic int64_t heartbeat_ms; /* the loop's last turn (mono ms) */
 
     /* From librdkafka's statistics (its thread), read by the admin server. */
@@ -237,12 +238,38 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* A full metadata request: librdkafka re-matches the subscription against
+ * its answer (rdkafka_metadata.c, cgrp_update) and rejoins the group when a
+ * new topic matches. */
+static void refresh_subscription(struct consumer *c)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 1, NULL, &md, 5000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("%s: metadata refresh: %s (the periodic refresh will catch up)", c->name,
+                 rd_kafka_err2str(err));
+        return;
+    }
+    rd_kafka_metadata_destroy(md);
+    log_debug("%s: subscription refreshed", c->name);
+}
+
+void consumer_refresh_subscription(struct consumer *c)
+{
+    if (c != NULL) {
+        atomic_store(&c->refresh, 1);
+    }
+}
+
 static void *consumer_main(void *arg)
 {
     struct consumer *c = arg;
     int64_t wait_ms = 100;
     while (atomic_load(&c->running) && !atomic_load(&kafka_fatal)) {
         atomic_store(&c->heartbeat_ms, util_mono_ms());
+        if (atomic_exchange(&c->refresh, 0)) {
+            refresh_subscription(c);
+        }
         if (backpressure(c)) {
             struct timespec ts = {0, BP_SLEEP_MS * 1000 * 1000};
             nanosleep(&ts, NULL);

@@ -62,6 +62,12 @@ void consumer_unhold(struct consumer *c, const char *topic, int32_t partition);
 /* 1 once the group has assigned this member at least one partition. */
 int consumer_assigned(const struct consumer *c);
 
+/* Asks the consumer's thread to fetch the cluster's whole metadata at its
+ * next turn, which makes librdkafka match a regex subscription against the
+ * topics as they are now (a new delay topic) instead of at the next
+ * topic.metadata.refresh.interval.ms.  Any thread; NULL is fine. */
+void consumer_refresh_subscription(struct consumer *c);
+
 /* 1 once a rebalance has completed for this member, even one that gave it
  * no partition (more replicas than partitions: idle, legitimately).
  * Any thread. */

@@ -297,6 +297,16 @@ void kafka_creator_join(struct kafka_creator *kcr)
     free(kcr);
 }
 
+void kafka_creator_wait(struct kafka_creator *kcr)
+{
+    if (kcr == NULL) {
+        return;
+    }
+    pthread_join(kcr->thread, NULL);
+    free(kcr->bootstrap);
+    free(kcr);
+}
+
 struct kafka_creator *kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc,
                                           const char *bootstrap)
 {

@@ -43,14 +43,18 @@ struct kafka_creator;
 /* Creates the topics the bridge needs (events, endpoints, dead letter,
  * attempts, one delay topic per distinct interval and <prefix>-0s) when
  * missing: at once with the mock cluster's API when kc is not NULL (returns
- * NULL), otherwise with the admin API on a background thread, so start-up
- * never waits on it (returns the thread's handle for kafka_creator_join).
+ * NULL), otherwise with the admin API on a background thread while the
+ * registry reads its topic (returns the thread's handle for
+ * kafka_creator_wait or kafka_creator_join).
  * Failures are logged and never fatal; the consumers pick the topics up when
  * they appear.  Thread: main. */
 struct kafka_creator *kafka_create_topics(const struct conf *conf, struct kafka_cluster *kc,
                                           const char *bootstrap);
 /* Stops waiting for the admin request and joins the thread.  NULL is fine. */
 void kafka_creator_join(struct kafka_creator *kcr);
+/* Waits for the creation to end (15 s at most) and frees kcr.  NULL is
+ * fine.  Thread: main. */
+void kafka_creator_wait(struct kafka_creator *kcr);
 
 struct topic_spec;
 

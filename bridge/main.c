@@ -161,6 +161,7 @@ static int cmd_run(int argc, char **argv)
         log_set_level(lvl);
     }
     memset(&pl, 0, sizeof(pl));
+    pthread_mutex_init(&pl.parked_lock, NULL);
     rc = 1;
 
     /* Global set-up before any thread starts. */
@@ -273,10 +274,16 @@ static int cmd_run(int argc, char **argv)
     retry = retry_new(&pl);
     retry_handler(&h, retry);
     struct consumer_opts copts = {"delay", delay_group, regex, delay_extra};
+    /* The topics the bridge creates exist before the delay consumer first
+     * matches its regex: created later, they would be seen only at its next
+     * metadata refresh (CreateTopics takes 15 s at most). */
+    kafka_creator_wait(creator);
+    creator = NULL;
     if (consumer_start(&delay, conf, bootstrap, &copts, &h, &pl, errstr, sizeof(errstr)) != 0) {
         log_error("delay consumer: %s", errstr);
         goto out;
     }
+    atomic_store(&pl.delay, delay);
     router_handler(&h, &pl);
     struct consumer_opts eopts = {"events", conf->kafka.group_id, conf->kafka.events_topic, NULL};
     if (consumer_start(&events, conf, bootstrap, &eopts, &h, &pl, errstr, sizeof(errstr)) != 0) {
@@ -313,6 +320,7 @@ out:
     log_info("shutdown: stopping intake");
     consumer_stop(events);
     consumer_stop(delay);
+    atomic_store(&pl.delay, NULL); /* closed below, before the producer's last reports */
     if (pl.deliver != NULL) {
         log_info("shutdown: finishing in-flight deliveries (%ld)", deliver_in_flight(pl.deliver));
         deliver_stop(pl.deliver, util_mono_ms() + conf->delivery.drain_timeout_ms);
@@ -343,6 +351,7 @@ out:
         log_stats(&pl, "final stats");
     }
     registry_destroy(registry);
+    pthread_mutex_destroy(&pl.parked_lock);
     netguard_destroy(guard);
     kafka_cluster_stop(cluster);
     admin_stop(admin);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "attempts.h"
+#include "consumer.h"
 #include "conf.h"
 #include "deadletter.h"
 #include "deliver.h"
@@ -37,8 +38,29 @@ static void finish(struct pipeline *pl, struct delivery *dl, int resolved)
 struct produced_ctx {
     struct pipeline *pl;
     struct delivery *dl;
-    int parking; /* 1: a delay record, 0: a dead letter */
+    int parking;         /* 1: a delay record, 0: a dead letter */
+    int64_t interval_ms; /* parking: its delay topic's interval */
 };
+
+/* The first record a delay topic takes (since start) tells the delay
+ * consumer to look for it at once: a topic the cluster has just
+ * auto-created would otherwise be seen only at its next metadata refresh,
+ * seconds after short retry intervals were due. */
+static void note_parked(struct pipeline *pl, int64_t interval_ms)
+{
+    int first = 1;
+    pthread_mutex_lock(&pl->parked_lock);
+    for (size_t i = 0; i < pl->n_parked_intervals && first; i++) {
+        first = pl->parked_intervals[i] != interval_ms;
+    }
+    if (first && pl->n_parked_intervals < WB_ARRAY_LEN(pl->parked_intervals)) {
+        pl->parked_intervals[pl->n_parked_intervals++] = interval_ms;
+    }
+    pthread_mutex_unlock(&pl->parked_lock);
+    if (first) {
+        consumer_refresh_subscription(atomic_load(&pl->delay));
+    }
+}
 
 static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason);
 
@@ -51,7 +73,11 @@ static void produced(void *arg, enum producer_status status, const char *error)
     struct pipeline *pl = ctx->pl;
     struct delivery *dl = ctx->dl;
     int parking = ctx->parking;
+    int64_t interval_ms = ctx->interval_ms;
     free(ctx);
+    if (parking && status == PRODUCER_DURABLE) {
+        note_parked(pl, interval_ms);
+    }
     if (parking && (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE)) {
         log_json(LVL_WARN, "Kafka refused a parked delivery; dead-lettering it",
                  json_pack("{s:s, s:s, s:s}", "deliveryId", dl->id, "endpointId", dl->endpoint_id,
@@ -68,6 +94,7 @@ static struct produced_ctx *ctx_new(struct pipeline *pl, struct delivery *dl, in
     ctx->pl = pl;
     ctx->dl = dl;
     ctx->parking = parking;
+    ctx->interval_ms = 0;
     return ctx;
 }
 
@@ -88,8 +115,10 @@ static void park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64
         return;
     }
     snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-    producer_send(pl->producer, topic, dl->endpoint_id, value, len, produced, ctx_new(pl, dl, 1),
-                  "due-at", due, PRODUCER_END);
+    struct produced_ctx *ctx = ctx_new(pl, dl, 1);
+    ctx->interval_ms = interval_ms;
+    producer_send(pl->producer, topic, dl->endpoint_id, value, len, produced, ctx, "due-at", due,
+                  PRODUCER_END);
 }
 
 static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason)

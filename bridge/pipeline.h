@@ -11,12 +11,14 @@
 #ifndef BRIDGE_PIPELINE_H
 #define BRIDGE_PIPELINE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct attempts;
 struct conf;
+struct consumer;
 struct delivery;
 struct deliver;
 struct producer;
@@ -29,6 +31,14 @@ struct pipeline {
     struct deliver *deliver;
     struct attempts *attempts; /* NULL when the attempts log is off */
     atomic_long in_flight;     /* deliveries handed to the pipeline, not yet ended */
+
+    /* The delay consumer, told to refresh its subscription the first time a
+     * delay topic takes a record (a topic the cluster auto-created, or one
+     * made since it subscribed); set once it has started. */
+    struct consumer *_Atomic delay;
+    pthread_mutex_t parked_lock; /* protects parked_intervals */
+    int64_t parked_intervals[64];
+    size_t n_parked_intervals;
 };
 
 /* An attempt now; the pipeline owns dl from here. */
