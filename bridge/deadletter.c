@@ -88,6 +88,7 @@ static void count_reason(const char *reason)
         {"endpoint_disabled", M_dead_disabled},
         {"endpoint_changed", M_dead_changed},
         {"record_too_large", M_dead_too_large},
+        {"park_refused", M_dead_park_refused},
         {"invalid_event", M_dead_invalid},
     };
     metrics_inc(M_dead_letters);
@@ -131,9 +132,11 @@ static char *dump(json_t *obj, size_t *lenp)
     return out;
 }
 
-/* obj (stolen) plus the raw value's first bytes in base64, its size and its
- * SHA-256, within max bytes.  NULL when obj alone does not fit. */
-static char *compact(json_t *obj, const void *raw, size_t len, size_t max, size_t *lenp)
+/* obj (stolen) plus the raw value's first bytes in base64 (head_max at
+ * most), its size and its SHA-256, within max bytes.  NULL when obj alone
+ * does not fit. */
+static char *compact(json_t *obj, const void *raw, size_t len, size_t head_max, size_t max,
+                     size_t *lenp)
 {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
@@ -158,6 +161,9 @@ static char *compact(json_t *obj, const void *raw, size_t len, size_t max, size_
     if (head > len) {
         head = len;
     }
+    if (head > head_max) {
+        head = head_max;
+    }
     char *b64 = util_base64(raw, head);
     int set = json_object_set_new(obj, "rawBase64", json_string(b64));
     free(b64);
@@ -177,14 +183,15 @@ static char *fallback(json_t *meta, const struct deadletter_source *src, const c
 {
     char *out = NULL;
     if (meta != NULL) {
-        out = compact(meta, raw, len, max, lenp);
+        out = compact(meta, raw, len, len, max, lenp);
     }
     if (out == NULL) {
-        out = compact(minimal_meta(src, reason, error, now_ms), raw, len, max, lenp);
+        out = compact(minimal_meta(src, reason, error, now_ms), raw, len, len, max, lenp);
     }
     if (out == NULL) {
-        out =
-            compact(minimal_meta(src, reason, "(error text too long)", now_ms), raw, 0, max, lenp);
+        /* No room for any byte of the value: its size and hash still. */
+        out = compact(minimal_meta(src, reason, "(error text too long)", now_ms), raw, len, 0, max,
+                      lenp);
     }
     if (out == NULL) {
         abort(); /* max is below a few hundred bytes: a configuration bug */

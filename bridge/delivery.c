@@ -317,6 +317,13 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
                   version);
         goto out;
     }
+    char why[256];
+    if (endpoint_check_id(endpoint_id, why, sizeof(why)) != 0) {
+        /* It becomes a Kafka key and a registry lookup: the same rule as
+         * the endpoints topic's ids. */
+        util_errf(errstr, errstr_size, "delivery record: endpointId: %s", why);
+        goto out;
+    }
     if (!json_is_object(event) || !json_is_array(attempts) || !json_is_object(source) ||
         !util_is_uuid(id)) {
         util_errf(errstr, errstr_size,
@@ -340,7 +347,7 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
     }
     json_t *omitted = json_object_get(root, "attemptsOmitted");
     json_int_t n_omitted = json_is_integer(omitted) ? json_integer_value(omitted) : 0;
-    if (n_omitted < 0 || n_omitted > INT_MAX) {
+    if (n_omitted < 0 || n_omitted > ATTEMPTS_OMITTED_MAX) {
         util_errf(errstr, errstr_size, "delivery record: attemptsOmitted is out of range");
         goto fail;
     }

@@ -50,6 +50,9 @@ enum delivery_outcome {
  * intervals cannot grow a record without bound. */
 #define ATTEMPTS_KEEP_FIRST 5
 #define ATTEMPTS_KEEP_LATEST 15
+/* More omitted attempts than this is not a record the bridge wrote (a 1 ms
+ * interval over a day makes 86.4 million). */
+#define ATTEMPTS_OMITTED_MAX 100000000
 
 struct attempt {
     int n;               /* 1-based attempt number */

@@ -41,7 +41,7 @@ struct pmsg {
     producer_done_cb *done;
     void *arg;
     int64_t retry_at_ms;
-    int64_t first_failure_ms; /* mono ms of the first refusal, or 0 */
+    int64_t unknown_since_ms; /* mono ms since the topic has been unknown, or 0 */
     int tries;
 };
 
@@ -84,16 +84,12 @@ static void finish(struct producer *p, struct pmsg *m, enum producer_status stat
 static enum producer_status classify(struct pmsg *m, rd_kafka_resp_err_t err)
 {
     int64_t now = util_mono_ms();
-    if (m->first_failure_ms == 0) {
-        m->first_failure_ms = now;
-    }
     switch (err) {
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
         return PRODUCER_TOO_LARGE;
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_INVALID_MSG:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
@@ -101,9 +97,16 @@ static enum producer_status classify(struct pmsg *m, rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-        return now - m->first_failure_ms >= UNKNOWN_TOPIC_WAIT_MS ? PRODUCER_REFUSED
+        /* Unknown for UNKNOWN_TOPIC_WAIT_MS in a row: a broker coming back
+         * can answer "unknown" for a while about a topic that exists. */
+        if (m->unknown_since_ms == 0) {
+            m->unknown_since_ms = now;
+        }
+        return now - m->unknown_since_ms >= UNKNOWN_TOPIC_WAIT_MS ? PRODUCER_REFUSED
                                                                   : PRODUCER_RETRY;
     default:
+        /* INVALID_MSG (a corrupt message, as Kafka calls it) is retriable. */
+        m->unknown_since_ms = 0;
         return PRODUCER_RETRY;
     }
 }
@@ -117,18 +120,29 @@ static void push_retry(struct producer *p, struct pmsg *m)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Hands m to librdkafka; on an immediate refusal queues it for a retry. */
+/* Hands m to librdkafka; on an immediate refusal queues it for a retry.
+ * Senders block while librdkafka's queue is full (backpressure), but the
+ * poll thread never does: only it frees room in that queue, by serving the
+ * delivery reports, and its callbacks produce too (a refused park's dead
+ * letter, the retries): a full queue is a retry for it.  After
+ * producer_stop has begun, a record is abandoned at once. */
 static void produce(struct producer *p, struct pmsg *m)
 {
+    if (!atomic_load(&p->running)) {
+        finish(p, m, PRODUCER_ABANDONED, NULL);
+        return;
+    }
+    int on_poll_thread = pthread_equal(pthread_self(), p->thread);
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->n_headers);
     for (int i = 0; i < m->n_headers; i++) {
         rd_kafka_header_add(hdrs, m->headers[2 * i], -1, m->headers[2 * i + 1], -1);
     }
     m->tries++;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(m->key, strlen(m->key)),
-        RD_KAFKA_V_VALUE(m->value, m->len), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_BLOCK), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(m->key, strlen(m->key)),
+                          RD_KAFKA_V_VALUE(m->value, m->len), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_MSGFLAGS(on_poll_thread ? 0 : RD_KAFKA_MSG_F_BLOCK),
+                          RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(hdrs);
         enum producer_status status = classify(m, err);
@@ -279,7 +293,10 @@ void producer_send(struct producer *p, const char *topic, const char *key, char 
 {
     struct pmsg *m = xcalloc(1, sizeof(*m));
     m->topic = xstrdup(topic);
-    m->key = xstrdup(key);
+    /* Keys and header values are cut to PRODUCER_FIELD_MAX: with the value
+     * at most producer_value_max, the record then always fits in
+     * message.max.bytes (they come from outside: a forged record's key). */
+    m->key = xstrndup(key, strnlen(key, PRODUCER_FIELD_MAX));
     m->value = value;
     m->len = len;
     m->done = done;
@@ -290,7 +307,7 @@ void producer_send(struct producer *p, const char *topic, const char *key, char 
     while ((name = va_arg(ap, const char *)) != NULL && m->n_headers < PRODUCER_MAX_HEADERS) {
         const char *hv = va_arg(ap, const char *);
         m->headers[2 * m->n_headers] = xstrdup(name);
-        m->headers[2 * m->n_headers + 1] = xstrdup(hv);
+        m->headers[2 * m->n_headers + 1] = xstrndup(hv, strnlen(hv, PRODUCER_FIELD_MAX));
         m->n_headers++;
     }
     va_end(ap);

@@ -44,7 +44,10 @@ int producer_start(struct producer **pp, const struct conf *conf, const char *bo
 
 /* Produces value (ownership taken; freed by the producer) to topic with key
  * and up to PRODUCER_MAX_HEADERS headers given as name, value pairs ending
- * with PRODUCER_END.  Any thread. */
+ * with PRODUCER_END; the key and each header value are cut to
+ * PRODUCER_FIELD_MAX bytes.  Any thread; the caller's thread blocks while
+ * librdkafka's queue is full, except the producer's own poll thread (its
+ * callbacks), for which that is a retry. */
 void producer_send(struct producer *p, const char *topic, const char *key, char *value, size_t len,
                    producer_done_cb *done, void *arg, ...) __attribute__((sentinel));
 
@@ -61,8 +64,10 @@ void producer_stop(struct producer *p);
 size_t producer_max_bytes(const struct producer *p);
 
 /* Room kept below message.max.bytes for a record's key, headers and
- * framing. */
+ * framing; keys and header values are cut to PRODUCER_FIELD_MAX bytes, and
+ * a record has at most PRODUCER_MAX_HEADERS headers, so they fit in it. */
 #define PRODUCER_HEADROOM (16 * 1024)
+#define PRODUCER_FIELD_MAX 1024
 
 /* The largest value the bridge hands to producer_send: message.max.bytes
  * less PRODUCER_HEADROOM.  Every record is checked against it before it is

@@ -110,7 +110,8 @@ static void dead_letter_raw(struct retry *r, const rd_kafka_message_t *rkm, stru
 /* A re-park Kafka refused for good goes to the dead-letter topic: it keeps
  * the record's bytes for that. */
 struct repark_ctx {
-    struct retry *r;
+    struct producer *producer; /* not the retry handler: it may be gone by the last reports */
+    const struct conf *conf;
     struct offsets_entry *entry;
     struct deadletter_source src;
     char *topic;
@@ -123,7 +124,7 @@ static void reparked(void *arg, enum producer_status status, const char *error)
 {
     struct repark_ctx *c = arg;
     if (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE) {
-        deadletter_raw(c->r->pl->producer, c->r->pl->conf,
+        deadletter_raw(c->producer, c->conf,
                        status == PRODUCER_TOO_LARGE ? "record_too_large" : "park_refused", &c->src,
                        c->key, strlen(c->key), c->value, c->len, error != NULL ? error : "refused",
                        entry_done, c->entry);
@@ -199,7 +200,8 @@ static void repark(struct retry *r, struct held *h)
     char due[24];
     snprintf(due, sizeof(due), "%lld", (long long)h->due_ms);
     struct repark_ctx *c = xcalloc(1, sizeof(*c));
-    c->r = r;
+    c->producer = r->pl->producer;
+    c->conf = r->pl->conf;
     c->entry = h->entry;
     c->topic = xstrdup(rd_kafka_topic_name(rkm->rkt));
     c->src = (struct deadletter_source){c->topic, rkm->partition, rkm->offset};

@@ -131,8 +131,15 @@ int util_parse_time(const char *s, int64_t *ms)
         return -1;
     }
     int sec = digits(s + 17, 2);
-    if (sec < 0 || sec > 60) { /* 60: a leap second, taken as the next one */
+    /* 60: a leap second (only ever at 23:59 UTC before an offset is
+     * applied, so any minute here), taken as the next second. */
+    if (sec < 0 || sec > 60) {
         return -1;
+    }
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (mday > mdays[mon - 1] + (mon == 2 && leap)) {
+        return -1; /* February 30th */
     }
     const char *p = s + 19;
     int64_t frac = 0;
@@ -183,9 +190,6 @@ int util_parse_time(const char *s, int64_t *ms)
     tm.tm_min = min;
     tm.tm_sec = sec;
     time_t t = timegm(&tm);
-    if (tm.tm_mday != mday && sec != 60) {
-        return -1; /* February 30th: timegm normalised it into March */
-    }
     int64_t v = ((int64_t)t - offset_s) * 1000 + frac;
     if (v <= 0 || v > UTIL_TIME_MAX_MS) {
         return -1;

@@ -22,9 +22,11 @@ v1=$(uuid) v2=$(uuid) v3=$(uuid) v4=$(uuid) v5=$(uuid)
 long_id="$(head -c 63 /dev/zero | tr '\0' 'a')é"
 big=$(head -c 5000 /dev/zero | tr '\0' 'x')
 
-# The events topic: ten poison records (offsets 1..10), valid events at
-# offsets 0, 11 and 12.
+# The events topic: eleven poison records (offsets 1..11), valid events at
+# offsets 0, 12 and 13.
 head -c 900000 /dev/zero | tr '\0' '\001' >"$T/control.bin"
+head -c 950000 /dev/zero | tr '\0' '\377' >"$T/binary.bin"
+head -c 20000 /dev/zero | tr '\0' 'k' >"$T/bigkey"
 {
     printf 'subscription-events 0 - %s\n' "$(event "$v1" Subscribe "$ACCOUNT_A" | hex)"
     printf 'subscription-events 0 - 225cc3a922\n' # the 5-byte crash of issue 11
@@ -39,6 +41,9 @@ head -c 900000 /dev/zero | tr '\0' '\001' >"$T/control.bin"
     # 900 KB of control bytes: six times that once escaped as "raw" text,
     # over the producer's limit, so the dead letter is the compact form
     printf 'subscription-events 0 - @%s\n' "$T/control.bin"
+    # 950 KB that is not UTF-8 under a 20 KB key: the dead letter's value
+    # fills the limit, so its key must be cut for the record to fit
+    printf 'subscription-events 0 @%s @%s\n' "$T/bigkey" "$T/binary.bin"
     printf 'subscription-events 0 - %s\n' "$(event "$v2" Subscribe "$ACCOUNT_A" | hex)"
     printf 'subscription-events 0 - %s\n' "$(event "$v3" Unsubscribe "$ACCOUNT_A" | hex)"
 } >"$T/events.spec"
@@ -95,9 +100,10 @@ for id in "$v1" "$v2" "$v3" "$v4" "$v5"; do
         wait_until 30 jqe -s --arg id "$id" 'map(select(.webhookId == $id)) | length == 1' "$T/ok.out"
 done
 check "nothing else was delivered" test "$(lines "$T/ok.out")" -eq 5
-wait_until 30 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | wc -l) -ge 16 ]"
-consume webhook-dead-letter | jq -c '.payload | fromjson' >"$T/dlq" 2>"$T/dlq.err"
-check "sixteen dead letters, each readable JSON" test "$(lines "$T/dlq")" -eq 16
+wait_until 30 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | wc -l) -ge 17 ]"
+consume webhook-dead-letter >"$T/dlq-raw" 2>"$T/dlq.err"
+jq -c '.payload | fromjson' "$T/dlq-raw" >"$T/dlq" 2>>"$T/dlq.err"
+check "seventeen dead letters, each readable JSON" test "$(lines "$T/dlq")" -eq 17
 expect() { # TOPIC OFFSET REASON DESCRIPTION
     check "$1:$2 $3: $4" jqe -s --arg t "$1" --argjson o "$2" --arg r "$3" \
         'map(select(.source.topic == $t and .source.offset == $o)) | length == 1 and .[0].reason == $r' "$T/dlq"
@@ -115,6 +121,9 @@ expect subscription-events 8 invalid_event "5000 nested arrays"
 expect subscription-events 9 invalid_event "a key with a NUL byte"
 expect subscription-events 10 invalid_event "900 KB of control bytes"
 sha=$(sha256sum "$T/control.bin" | cut -d' ' -f1)
+expect subscription-events 11 invalid_event "950 KB of non-UTF-8 under a 20 KB key"
+check "that dead letter was produced with its key cut to 1 KiB, and is compact" \
+    jqe -s 'map(select(.key != null and (.key | startswith("kkkk")))) | length == 1 and (.[0].key | length) == 1024 and (.[0].payload | fromjson | .rawSize == 950000)' "$T/dlq-raw"
 check "its dead letter is the compact form: first bytes, size, SHA-256, under 1 MB" \
     jqe -s --arg sha "$sha" 'map(select(.source.offset == 10 and .source.topic == "subscription-events"))[0]
         | .rawTruncated == true and .rawSize == 900000 and .rawSha256 == $sha and .raw == null
@@ -138,17 +147,19 @@ check "the endpoints-topic records were skipped and counted" \
 
 dlq() { WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" dlq "$@" -c "$T/bridge.conf"; }
 dlq list --json >"$T/list.json" 2>"$T/list.err"
-check "dlq list --json lists all sixteen" test "$(lines "$T/list.json")" -eq 16
+check "dlq list --json lists all seventeen" test "$(lines "$T/list.json")" -eq 17
 dlq list >"$T/list.txt" 2>"$T/list.err2"
-check "dlq list says sixteen" grep -q '16 record' "$T/list.txt" "$T/list.err2"
+check "dlq list says seventeen" grep -q '17 record' "$T/list.txt" "$T/list.err2"
 dlq stats >"$T/stats.txt" 2>"$T/stats.err"
-check "dlq stats counts sixteen" grep -qE '(^|[^0-9])16([^0-9]|$)' "$T/stats.txt"
-check "dlq stats: 14 invalid_event" grep -qE 'invalid_event.*14|14.*invalid_event' "$T/stats.txt"
+check "dlq stats counts seventeen" grep -qE '(^|[^0-9])17([^0-9]|$)' "$T/stats.txt"
+check "dlq stats: 15 invalid_event" grep -qE 'invalid_event.*15|15.*invalid_event' "$T/stats.txt"
 
 compact_ref=$(jq -r 'select(.rawTruncated == true) | "webhook-dead-letter:" + (.deadLetter.partition | tostring) + ":" + (.deadLetter.offset | tostring)' "$T/list.json" 2>/dev/null | head -1)
 dlq replay "$compact_ref" --yes >"$T/replay.out" 2>"$T/replay.err"
 check "dlq replay refuses the compact dead letter and says where the record is" \
     grep -q 'holds only the first bytes of its record (rawTruncated); take the record from subscription-events:0:10' "$T/replay.err"
+check "no dead letter was refused (offsets move on)" \
+    sh -c "! grep -q 'dead-letter topic refused a record' '$T/bridge.err'"
 check "the bridge is still running" kill -0 "$BRIDGE_PID"
 check "/healthz answers" curl -sf "http://$ADMIN/healthz" -o /dev/null
 check "SIGTERM exits 0" stop_bridge

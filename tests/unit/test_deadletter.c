@@ -207,12 +207,55 @@ static void test_delivery_forms(void **state)
     free(body);
 }
 
+/* With no room for any byte of the value, the dead letter still says how
+ * large it was and its hash. */
+static void test_no_room_keeps_size(void **state)
+{
+    (void)state;
+    char raw[5000];
+    memset(raw, 0x01, sizeof(raw));
+    char error[3000];
+    memset(error, 'e', sizeof(error) - 1);
+    error[sizeof(error) - 1] = '\0';
+    size_t vlen = 0;
+    char *value =
+        deadletter_raw_value(&src, "invalid_event", error, raw, sizeof(raw), T0, 420, &vlen);
+    assert_true(vlen <= 420);
+    json_t *rec = parse(value, vlen);
+    assert_int_equal(json_integer_value(json_object_get(rec, "rawSize")), sizeof(raw));
+    assert_string_equal(json_string_value(json_object_get(rec, "rawBase64")), "");
+    json_decref(rec);
+    free(value);
+}
+
+/* A delivery record's endpointId becomes a Kafka key and a registry
+ * lookup: one the endpoints topic would refuse is not a delivery record. */
+static void test_record_endpoint_id_checked(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"", "a b", "caf\\u00e9"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        char rec[1024];
+        snprintf(rec, sizeof(rec),
+                 "{\"version\":1,\"deliveryId\":\"3f0c6c8e-0000-4000-8000-000000000001\","
+                 "\"eventId\":\"e\",\"eventType\":\"Subscribe\",\"accountId\":\"a\","
+                 "\"endpointId\":\"%s\",\"endpointUrl\":\"https://x.example/h\",\"attempts\":[],"
+                 "\"source\":{},\"event\":{}}",
+                 ids[i]);
+        char err[256];
+        assert_null(delivery_from_record(rec, strlen(rec), err, sizeof(err)));
+        assert_non_null(strstr(err, "endpointId"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_issue_inputs),
         cmocka_unit_test(test_too_large_raw),
         cmocka_unit_test(test_delivery_forms),
+        cmocka_unit_test(test_no_room_keeps_size),
+        cmocka_unit_test(test_record_endpoint_id_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

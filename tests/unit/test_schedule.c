@@ -345,6 +345,16 @@ static void test_capped_history(void **state)
         assert_int_equal(back->attempts[i].n, dl->attempts[i].n);
         assert_int_equal(back->attempts[i].at_ms, dl->attempts[i].at_ms);
     }
+    /* A forged count is refused, not turned into negative numbers. */
+    size_t hlen = strlen(rec) + 32;
+    char *huge = malloc(hlen);
+    const char *pos = strstr(rec, "\"attemptsOmitted\":180");
+    assert_non_null(pos);
+    snprintf(huge, hlen, "%.*s\"attemptsOmitted\":2147483647%s", (int)(pos - rec), rec,
+             pos + strlen("\"attemptsOmitted\":180"));
+    assert_null(delivery_from_record(huge, strlen(huge), err, sizeof(err)));
+    assert_non_null(strstr(err, "attemptsOmitted"));
+    free(huge);
     free(rec);
     delivery_destroy(back);
     delivery_destroy(dl);

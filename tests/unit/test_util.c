@@ -117,6 +117,9 @@ static void test_parse_time_hostile(void **state)
     assert_int_equal(util_parse_time("9999-12-31T23:59:59.999Z", &ms), 0);
     assert_int_equal(ms, UTIL_TIME_MAX_MS);
     assert_int_equal(util_parse_time("2026-11-22t10:00:00z", &ms), 0);
+    assert_int_equal(util_parse_time("2024-02-29T00:00:00Z", &ms), 0); /* a leap year */
+    assert_int_equal(util_parse_time("2016-12-31T23:59:60Z", &ms), 0); /* a leap second */
+    assert_int_equal(ms, 1483228800000LL);
     /* Whatever parses, formats to a time that parses to the same value. */
     char buf[UTIL_TIME_LEN];
     int64_t back = 0;
