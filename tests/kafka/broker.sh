@@ -31,7 +31,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 POM=$HERE/pom.xml
-STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-15}
+STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-10}
 READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90}
 
 die() {
@@ -204,23 +204,31 @@ select_nodes() {
     fi
 }
 
-# stop_node DIR NODE: SIGTERM, then SIGKILL after STOP_TIMEOUT seconds.
-stop_node() {
-    d=$1/node$2
-    [ -f "$d/pid" ] || return 0
-    pid=$(cat "$d/pid")
-    if alive "$pid"; then
-        kill -CONT "$pid" 2>/dev/null # a paused JVM cannot handle SIGTERM
-        kill -TERM "$pid" 2>/dev/null
-        end=$(($(date +%s) + STOP_TIMEOUT))
-        while alive "$pid" && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
-        if alive "$pid"; then
-            echo "broker.sh: node $2 (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s: SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null
-            while alive "$pid"; do sleep 0.05; done
+# stop_nodes DIR NODE...: SIGTERM to all of them at once (one at a time, the
+# last nodes would wait for a controller quorum already gone), then SIGKILL
+# to those still running after STOP_TIMEOUT seconds.
+stop_nodes() {
+    sn_dir=$1
+    shift
+    sn_pids=""
+    for sn in "$@"; do
+        sn_pid=$(cat "$sn_dir/node$sn/pid" 2>/dev/null) || continue
+        if alive "$sn_pid"; then
+            kill -CONT "$sn_pid" 2>/dev/null # a paused JVM cannot handle SIGTERM
+            kill -TERM "$sn_pid" 2>/dev/null
+            sn_pids="$sn_pids $sn_pid"
         fi
-    fi
-    rm -f "$d/pid"
+    done
+    sn_end=$(($(date +%s) + STOP_TIMEOUT))
+    for sn_pid in $sn_pids; do
+        while alive "$sn_pid" && [ "$(date +%s)" -lt "$sn_end" ]; do sleep 0.1; done
+        if alive "$sn_pid"; then
+            echo "broker.sh: pid $sn_pid ignored SIGTERM for ${STOP_TIMEOUT}s: SIGKILL" >&2
+            kill -KILL "$sn_pid" 2>/dev/null
+            while alive "$sn_pid"; do sleep 0.05; done
+        fi
+    done
+    for sn in "$@"; do rm -f "$sn_dir/node$sn/pid"; done
 }
 
 write_pids() {
@@ -285,7 +293,8 @@ cmd_start() {
 
 cmd_stop() {
     dir=${1:?stop needs DIR}
-    for i in $(select_nodes "$dir"); do stop_node "$dir" "$i"; done
+    # shellcheck disable=SC2046
+    stop_nodes "$dir" $(select_nodes "$dir")
     write_pids "$dir"
 }
 
@@ -307,7 +316,7 @@ cmd_restart() { # DIR [NODE]
     dir=${1:?restart needs DIR}
     fetch
     for i in $(select_nodes "$dir" "${2:-}"); do
-        stop_node "$dir" "$i"
+        stop_nodes "$dir" "$i"
         launch "$dir" "$i"
     done
     write_pids "$dir"
