@@ -118,6 +118,22 @@ start_bridge() {
         { fail "bridge $name got no partitions"; finish; }
 }
 
+# start_kafka [broker.sh start options]: a real Apache Kafka cluster
+# (tests/kafka/broker.sh, KRaft on 127.0.0.1) in $T/kafka; sets BOOT and
+# KAFKA_DIR.  Its JVMs are in PIDS, so cleanup kills them with the rest.
+start_kafka() {
+    KAFKA_DIR=$T/kafka
+    sh tests/kafka/broker.sh start --dir "$KAFKA_DIR" "$@" >"$T/kafka.out" 2>"$T/kafka.err"
+    rc=$?
+    PIDS="$PIDS $(tr ',' ' ' <"$KAFKA_DIR/pid" 2>/dev/null)"
+    if [ $rc -ne 0 ]; then
+        sed 's/^/    /' "$T/kafka.err"
+        fail "the Kafka broker did not start"
+        finish
+    fi
+    BOOT=$(sed -n 's/^bootstrap=//p' "$T/kafka.out")
+}
+
 stop_bridge() { # sends SIGTERM, waits, returns the exit code
     kill -TERM "$BRIDGE_PID"
     wait "$BRIDGE_PID"

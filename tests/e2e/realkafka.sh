@@ -1,0 +1,129 @@
+# Conformance on a real Apache Kafka broker (issue 8): a single KRaft node
+# from tests/kafka/broker.sh with auto.create.topics.enable=false, so every
+# topic must come from `topics create` or the bridge's own creation.  Checks,
+# one per behaviour the mock cluster cannot show:
+#   topics: `topics check` on an empty cluster, `topics create` with the
+#     default kafka.replication on one broker, `topics check` reading the
+#     real topic configurations;
+#   a bridge on the created topics: delivery, a retry on time, a dead letter
+#     after a short window;
+#   a bridge creating a delay topic itself at start (kafka.create_topics):
+#     the delay consumer must see it in time for a short window.
+# KAFKA=mock skips it (the suite on the mock cluster only).
+if [ "${KAFKA:-}" = mock ]; then
+    echo "skip: realkafka (KAFKA=mock: no real Kafka broker)"
+    exit 0
+fi
+. tests/e2e/lib.sh
+
+ms() { date +%s%3N; }
+t0=$(ms)
+start_kafka --no-auto-create
+echo "note: broker ready in $(($(ms) - t0)) ms at $BOOT"
+
+start_receiver ok
+start_receiver flaky --fail-first 1
+start_receiver s500 --status 500
+cat >"$T/bridge.conf" <<CONF
+kafka = { brokers = "$BOOT"; partitions = 2; };
+delivery = { allow_private_networks = true; connect_timeout = "1s"; timeout = "2s"; };
+retry = { schedule = [ "1s" ]; window = "3s"; };
+endpoints = (
+  { id = "ok"; account_id = "$ACCOUNT_A"; url = "http://127.0.0.1:$PORT_ok/h"; },
+  { id = "flaky"; account_id = "$ACCOUNT_B"; url = "http://127.0.0.1:$PORT_flaky/h"; },
+  { id = "s500"; account_id = "$ACCOUNT_C"; url = "http://127.0.0.1:$PORT_s500/h"; }
+);
+CONF
+topics() { "$BIN" topics "$@"; }
+
+# --- topics -----------------------------------------------------------------
+topics check -c "$T/bridge.conf" >"$T/check0.out" 2>&1
+rc=$?
+check "topics check on an empty cluster: 6 missing, exit 1" \
+    sh -c "[ $rc -eq 1 ] && grep -q '^6 topic(s): 6 missing' $T/check0.out"
+# Nothing to describe is not the cluster lacking DescribeConfigs.
+check "and it does not say the cluster does not answer DescribeConfigs" \
+    sh -c "! grep -q 'does not answer DescribeConfigs' $T/check0.out"
+
+topics create -c "$T/bridge.conf" >"$T/create.out" 2>"$T/create.err"
+rc=$?
+# kafka.replication defaults to 3; a single-broker cluster cannot have it.
+check "topics create with the default replication works on a one-broker cluster" \
+    sh -c "[ $rc -eq 0 ] && [ \$(grep -c '^created ' $T/create.out) -eq 6 ]"
+if [ $rc -ne 0 ]; then
+    sed 's/^/    create: /' "$T/create.err" | head -3
+    echo "note: carrying on with topics create --replication 1"
+    topics create -c "$T/bridge.conf" --replication 1 >"$T/create1.out" 2>"$T/create1.err" ||
+        { fail "topics create --replication 1"; finish; }
+fi
+
+topics check -c "$T/bridge.conf" >"$T/check.out" 2>&1
+rc=$?
+check "topics check: the 6 topics are there, exit 0" \
+    sh -c "[ $rc -eq 0 ] && [ \$(grep -c '^  ok ' $T/check.out) -eq 6 ] && grep -q '^6 topic(s): 0 missing, 0 with a wrong' $T/check.out"
+check "it read the real configurations: webhook-endpoints is compacted, no note" \
+    sh -c "grep -q '^  ok      webhook-endpoints .*cleanup.policy=compact' $T/check.out && ! grep -q '^note:' $T/check.out"
+
+# --- delivery, retry, dead letter on the created topics -----------------------
+t0=$(ms)
+start_bridge bridge "$T/bridge.conf"
+echo "note: bridge ready with partitions assigned in $(($(ms) - t0)) ms"
+id_ok=$(uuid)
+id_flaky=$(uuid)
+id_dead=$(uuid)
+{
+    event "$id_ok" Subscribe "$ACCOUNT_A"
+    event "$id_flaky" Subscribe "$ACCOUNT_B"
+    event "$id_dead" Unsubscribe "$ACCOUNT_C"
+} >"$T/events"
+produce "$T/events"
+
+check "delivered: 200 at the first attempt" \
+    wait_until 20 jqe -s --arg id "$id_ok" 'map(select(.webhookId == $id)) | map(.status) == [200]' "$T/ok.out"
+check "retried: 503 then 200" \
+    wait_until 20 jqe -s --arg id "$id_flaky" 'map(select(.webhookId == $id)) | map(.status) == [503, 200]' "$T/flaky.out"
+# Window 3 s, schedule 1 s: attempts due at 0, 1, 2, 3 s, then the dead-letter topic.
+wait_until 30 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | wc -l) -ge 1 ]"
+consume webhook-dead-letter >"$T/dlq"
+check "dead-lettered: retry_window_expired after 4 attempts of status 500" sh -c \
+    "jq -c 'select(.key == \"s500\") | .payload | fromjson' $T/dlq |
+     jq -e '.reason == \"retry_window_expired\" and (.attempts | length) == 4 and
+       (.attempts | all(.status == 500)) and .eventId == \"$id_dead\"' >/dev/null"
+# Lateness of each retry against its nominal due time (attempt 1 + n s).
+atms='(.at | capture("^(?<s>.*T[0-9:]+)\\.(?<ms>[0-9]+)Z$") | ((.s + "Z") | fromdate) * 1000 + (.ms | tonumber))'
+jq -c 'select(.key == "s500") | .payload | fromjson' "$T/dlq" |
+    jq -r "[.attempts[] | $atms] | . as \$a | [range(1; length) | \$a[.] - \$a[0] - . * 1000] | map(tostring) | join(\" \")" \
+        >"$T/lateness" 2>/dev/null
+echo "note: dead letter's retries late by (ms): $(cat "$T/lateness")"
+check "each retry within 1 s of its nominal due time" \
+    sh -c "[ -s $T/lateness ] && for l in \$(cat $T/lateness); do [ \$l -le 1000 ] || exit 1; done"
+stop_bridge
+check "nothing else was dead-lettered" test "$(lines "$T/dlq")" -eq 1
+
+# --- a delay topic the bridge creates at start --------------------------------
+# A new interval (2 s) means a new delay topic, webhook-delay-2s, which the
+# bridge creates itself (kafka.create_topics); the first retry is due 2 s
+# after the first attempt, within a 4 s window.
+start_receiver flaky2 --fail-first 1
+sed -e 's/kafka = { brokers = "\([^"]*\)"; partitions = 2; };/kafka = { brokers = "\1"; partitions = 2; replication = 1; create_topics = true; };/' \
+    -e 's/schedule = \[ "1s" \]; window = "3s";/schedule = [ "2s" ]; window = "4s";/' \
+    -e "s|url = \"http://127.0.0.1:$PORT_flaky/h\"|url = \"http://127.0.0.1:$PORT_flaky2/h\"|" \
+    "$T/bridge.conf" >"$T/bridge2.conf"
+t0=$(ms)
+start_bridge bridge2 "$T/bridge2.conf"
+echo "note: second bridge ready in $(($(ms) - t0)) ms"
+check "the bridge created webhook-delay-2s" \
+    wait_until 10 sh -c "kcat -L -b $BOOT -t webhook-delay-2s 2>/dev/null | grep -q 'topic \"webhook-delay-2s\" with 2 partitions'"
+id2=$(uuid)
+event "$id2" Subscribe "$ACCOUNT_B" >"$T/events2"
+t_produce=$(ms)
+produce "$T/events2"
+wait_until 20 jqe -s --arg id "$id2" 'map(select(.webhookId == $id)) | length >= 2' "$T/flaky2.out"
+echo "note: second attempt $(($(ms) - t_produce)) ms after producing (due 2000 ms after the first)"
+check "the retry parked on the new delay topic is attempted within the window: 503 then 200" \
+    jqe -s --arg id "$id2" 'map(select(.webhookId == $id)) | map(.status) == [503, 200]' "$T/flaky2.out"
+check "and not dead-lettered" \
+    sh -c "! kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | grep -q '$id2'"
+grep -E '"level":"(warn|error)"' "$T/bridge.err" "$T/bridge2.err" 2>/dev/null | head -10 | sed 's/^/    log: /'
+stop_bridge
+finish
