@@ -74,16 +74,21 @@ fetch() {
     [ -f "$LIB/.complete" ] || die "no complete lib in $LIB"
 }
 
-# free_port: a TCP port nothing listens on now (random, 20000-59999).  Shell
-# functions share variables: helpers name theirs apart from the callers'.
+# free_port: a TCP port no socket uses now, below the kernel's ephemeral
+# range (where outgoing connections take theirs: 32768-60999 by default), so
+# only another listener can take it before the broker binds; start retries
+# with new ports when that happens.  Shell functions share variables:
+# helpers name theirs apart from the callers'.
 USED_PORTS=""
 free_port() {
+    fp_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$fp_low" -gt 11000 ] 2>/dev/null || fp_low=32768
     fp_try=0
     while [ $fp_try -lt 200 ]; do
         fp_try=$((fp_try + 1))
-        fp=$(($(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000))
+        fp=$(($(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (fp_low - 10000) + 10000))
         case " $USED_PORTS " in *" $fp "*) continue ;; esac
-        if [ -z "$(ss -Htln "sport = :$fp" 2>/dev/null)" ]; then
+        if [ -z "$(ss -Htan "sport = :$fp" 2>/dev/null)" ]; then
             USED_PORTS="$USED_PORTS $fp"
             echo "$fp"
             return 0
@@ -260,6 +265,25 @@ cmd_start() {
         [ -f "$dir/nodes" ] && die "$dir already holds a cluster (broker.sh stop it, or remove it)"
     fi
     dir=$(cd "$dir" && pwd)
+    attempt=1
+    while ! start_once "$dir" "$nodes" "$autocreate"; do
+        cmd_stop "$dir"
+        # A port taken between choosing and binding: again, on new ports.
+        grep -qs 'Address already in use' "$dir"/node*/server.log "$dir"/node*/stdout || exit 1
+        [ $attempt -ge 3 ] && die "ports taken on 3 attempts"
+        echo "broker.sh: a port was taken meanwhile; starting again on new ports" >&2
+        attempt=$((attempt + 1))
+        rm -rf "${dir:?}"/node* "$dir/nodes" "$dir/pid" "$dir/bootstrap" "$dir/cluster-id"
+    done
+    echo "dir=$dir"
+    echo "bootstrap=$(cat "$dir/bootstrap")"
+    echo "pid=$(cat "$dir/pid")"
+}
+
+# start_once DIR NODES AUTOCREATE: formats and starts the nodes, waits for
+# them; fails when one did not start.
+start_once() {
+    dir=$1 nodes=$2
     echo "$nodes" >"$dir/nodes"
     voters=""
     for i in $(seq 1 "$nodes"); do
@@ -272,7 +296,7 @@ cmd_start() {
     echo "$id" >"$dir/cluster-id"
     boot=""
     for i in $(seq 1 "$nodes"); do
-        write_props "$dir" "$i" "$nodes" "$voters" "$autocreate"
+        write_props "$dir" "$i" "$nodes" "$voters" "$3"
         # shellcheck disable=SC2046
         java $(java_opts) -Dlog4j.configuration="file:$dir/node$i/log4j.properties" \
             -cp "$LIB/*" kafka.tools.StorageTool format --ignore-formatted \
@@ -284,11 +308,8 @@ cmd_start() {
     for i in $(seq 1 "$nodes"); do launch "$dir" "$i"; done
     write_pids "$dir"
     for i in $(seq 1 "$nodes"); do
-        wait_node "$dir" "$i" "$nodes" || { cmd_stop "$dir"; exit 1; }
+        wait_node "$dir" "$i" "$nodes" || return 1
     done
-    echo "dir=$dir"
-    echo "bootstrap=$boot"
-    echo "pid=$(cat "$dir/pid")"
 }
 
 cmd_stop() {
