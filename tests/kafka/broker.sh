@@ -136,6 +136,9 @@ transaction.state.log.min.isr=$isr
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
+# A killed node is fenced, and comes back, in seconds rather than 9+ s.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
 # Few threads: the machine is small and shared.
 num.network.threads=2
 num.io.threads=2
