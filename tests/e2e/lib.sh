@@ -126,7 +126,7 @@ start_kafka() {
     shift
     sh tests/kafka/broker.sh start --dir "$KAFKA_DIR" "$@" >"$KAFKA_DIR.out" 2>"$KAFKA_DIR.err"
     rc=$?
-    PIDS="$PIDS $(tr ',' ' ' <"$KAFKA_DIR/pid" 2>/dev/null)"
+    PIDS="$PIDS $(tr ',' ' ' 2>/dev/null <"$KAFKA_DIR/pid")"
     if [ $rc -ne 0 ]; then
         sed 's/^/    /' "$KAFKA_DIR.err"
         fail "the Kafka broker did not start"

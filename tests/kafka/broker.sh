@@ -97,8 +97,15 @@ free_port() {
     die "no free port found"
 }
 
-# A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
-cluster_id() { head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22; }
+# A KRaft cluster id: 16 random bytes, URL-safe base64 without padding; never
+# one starting with "-", which StorageTool's argument parser takes for an
+# option ("argument --cluster-id/-t: expected one argument", 1 start in 64).
+cluster_id() {
+    while :; do
+        ci=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+        case $ci in -*) ;; *) echo "$ci" && return 0 ;; esac
+    done
+}
 
 java_opts() {
     # One small JVM per node on a 2-core machine shared with the suite:
