@@ -22,6 +22,13 @@ command -v cppcheck >/dev/null  || need="$need cppcheck"
 /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null ||
     need="$need python3-minimal python3-prometheus-client"
 command -v clang-format >/dev/null || need="$need clang-format"
+# The real-Kafka tests (tests/kafka/broker.sh): a JVM and Maven, which fetches
+# the pinned broker from Maven Central once (tests/kafka/pom.xml).
+command -v java >/dev/null      || need="$need default-jdk-headless"
+command -v mvn >/dev/null       || need="$need maven"
+# broker.sh picks free ports with ss; e2e/signing recomputes HMACs with openssl.
+command -v ss >/dev/null        || need="$need iproute2"
+command -v openssl >/dev/null   || need="$need openssl"
 [ -z "$need" ] && exit 0
 echo "make deps: installing$need"
 SUDO=""

@@ -118,6 +118,23 @@ start_bridge() {
         { fail "bridge $name got no partitions"; finish; }
 }
 
+# start_kafka NAME [broker.sh start options]: a real Apache Kafka cluster
+# (tests/kafka/broker.sh, KRaft on 127.0.0.1) in $T/NAME; sets BOOT and
+# KAFKA_DIR.  Its JVMs are in PIDS, so cleanup kills them with the rest.
+start_kafka() {
+    KAFKA_DIR=$T/$1
+    shift
+    sh tests/kafka/broker.sh start --dir "$KAFKA_DIR" "$@" >"$KAFKA_DIR.out" 2>"$KAFKA_DIR.err"
+    rc=$?
+    PIDS="$PIDS $(tr ',' ' ' 2>/dev/null <"$KAFKA_DIR/pid")"
+    if [ $rc -ne 0 ]; then
+        sed 's/^/    /' "$KAFKA_DIR.err"
+        fail "the Kafka broker did not start"
+        finish
+    fi
+    BOOT=$(sed -n 's/^bootstrap=//p' "$KAFKA_DIR.out")
+}
+
 stop_bridge() { # sends SIGTERM, waits, returns the exit code
     kill -TERM "$BRIDGE_PID"
     wait "$BRIDGE_PID"
