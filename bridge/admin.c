@@ -34,6 +34,7 @@ struct admin {
     struct regsync *regsync;
     struct consumer *events;
     struct consumer *delay;
+    char missing[700]; /* the reason when topics are missing, or ""; lock */
     atomic_int stopping;
 };
 
@@ -121,6 +122,9 @@ static const char *not_ready(const struct admin *a)
     }
     if (!consumer_joined(a->events)) {
         return "the events consumer has not joined its group yet";
+    }
+    if (a->missing[0] != '\0') {
+        return a->missing;
     }
     if (!deadletter_healthy()) {
         return "the dead-letter topic refused a record in the last minute (see the error log)";
@@ -311,6 +315,21 @@ void admin_set_consumers(struct admin *a, struct consumer *events, struct consum
     pthread_mutex_lock(&a->lock);
     a->events = events;
     a->delay = delay;
+    pthread_mutex_unlock(&a->lock);
+}
+
+void admin_set_missing_topics(struct admin *a, const char *names)
+{
+    if (a == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    if (names == NULL || names[0] == '\0') {
+        a->missing[0] = '\0';
+    } else {
+        snprintf(a->missing, sizeof(a->missing),
+                 "topics missing (create them: webhook-bridge topics create): %s", names);
+    }
     pthread_mutex_unlock(&a->lock);
 }
 

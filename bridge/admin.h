@@ -52,4 +52,8 @@ void admin_set_stopping(struct admin *a);
 
 void admin_stop(struct admin *a);
 
+/* The topics the cluster lacks (kafka_missing_topics), or NULL once there
+ * are none: /readyz fails and says which while there are.  Thread: main. */
+void admin_set_missing_topics(struct admin *a, const char *names);
+
 #endif

@@ -78,8 +78,12 @@ struct cli_producer *cli_producer_new(const struct conf *conf, const char *boots
     if (kconf == NULL) {
         return NULL;
     }
+    /* A missing topic (no auto-creation: kafka.c) fails a tool in 5 s, not
+     * after librdkafka's 30 s wait for it to appear. */
     if (kafka_conf_set(kconf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
-        kafka_conf_set(kconf, "acks", "all", errstr, errstr_size) != 0) {
+        kafka_conf_set(kconf, "acks", "all", errstr, errstr_size) != 0 ||
+        kafka_conf_set(kconf, "topic.metadata.propagation.max.ms", "5000", errstr, errstr_size) !=
+            0) {
         rd_kafka_conf_destroy(kconf);
         return NULL;
     }

@@ -177,6 +177,10 @@ static int describe(rd_kafka_t *rk, const struct topic_spec *specs, const int *e
             res[k++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, specs[i].name);
         }
     }
+    if (k == 0) {
+        free(res);
+        return 0; /* nothing to describe: not a failure of the cluster's */
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts =
         rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);

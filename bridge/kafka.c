@@ -102,8 +102,13 @@ rd_kafka_conf_t *kafka_conf_new(const struct conf *conf, const char *bootstrap,
     rd_kafka_conf_t *kconf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(kconf, log_cb);
     rd_kafka_conf_set_error_cb(kconf, error_cb);
+    /* No client of the bridge makes a broker auto-create a topic: an
+     * endpoints topic the broker made would not be compacted, a delay topic
+     * would have the broker's partition count, and neither is what topics
+     * create makes.  A missing topic is reported instead (kafka_missing). */
     if (kafka_conf_set(kconf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0 ||
-        kafka_conf_set(kconf, "client.id", client_id, errstr, errstr_size) != 0) {
+        kafka_conf_set(kconf, "client.id", client_id, errstr, errstr_size) != 0 ||
+        kafka_conf_set(kconf, "allow.auto.create.topics", "false", errstr, errstr_size) != 0) {
         goto fail;
     }
     for (size_t i = 0; i < conf->kafka.n_properties; i++) {
@@ -295,6 +300,56 @@ void kafka_creator_join(struct kafka_creator *kcr)
     pthread_join(kcr->thread, NULL);
     free(kcr->bootstrap);
     free(kcr);
+}
+
+int kafka_missing_topics(const struct conf *conf, const char *bootstrap, char *names, size_t size,
+                         char *errstr, size_t errstr_size)
+{
+    struct topic_spec specs[TOPICS_MAX];
+    size_t n = topics_plan(conf, conf->kafka.partitions, conf->kafka.replication, specs,
+                           WB_ARRAY_LEN(specs));
+    const struct rd_kafka_metadata *md = NULL;
+    int missing = -1;
+    names[0] = '\0';
+    rd_kafka_conf_t *kconf =
+        kafka_conf_new(conf, bootstrap, "webhook-bridge-topics", errstr, errstr_size);
+    if (kconf == NULL) {
+        return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(kconf);
+        return -1;
+    }
+    /* All topics: a request by name could create one. */
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, 5000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "metadata: %s", rd_kafka_err2str(err));
+        goto out;
+    }
+    missing = 0;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        for (int t = 0; t < md->topic_cnt && !found; t++) {
+            found = md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    strcmp(md->topics[t].topic, specs[i].name) == 0;
+        }
+        if (!found) {
+            missing++;
+            int w =
+                snprintf(names + used, size - used, "%s%s", used > 0 ? ", " : "", specs[i].name);
+            if (w > 0 && (size_t)w < size - used) {
+                used += (size_t)w;
+            }
+        }
+    }
+out:
+    if (md != NULL) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_destroy(rk);
+    return missing;
 }
 
 void kafka_creator_wait(struct kafka_creator *kcr)

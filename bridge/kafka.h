@@ -56,6 +56,13 @@ void kafka_creator_join(struct kafka_creator *kcr);
  * fine.  Thread: main. */
 void kafka_creator_wait(struct kafka_creator *kcr);
 
+/* The topics of the plan (topics.h) the cluster does not have: their names,
+ * comma-separated, in names (cut to size).  Returns how many, or -1 with
+ * the reason in errstr when the cluster did not answer.  Thread: any (its
+ * own client, a few seconds at most). */
+int kafka_missing_topics(const struct conf *conf, const char *bootstrap, char *names, size_t size,
+                         char *errstr, size_t errstr_size);
+
 struct topic_spec;
 
 /* A CreateTopics request for spec (partitions, replication, cleanup.policy

@@ -48,6 +48,32 @@
 
 static atomic_int stopping;
 
+#define TOPICS_CHECK_MS 15000
+
+/* Looks for the topics the bridge needs; returns 1 while some are missing
+ * (check again later), 0 once all are there. */
+static int check_missing_topics(const struct conf *conf, const char *bootstrap, struct admin *admin)
+{
+    char names[600], errstr[512];
+    int missing =
+        kafka_missing_topics(conf, bootstrap, names, sizeof(names), errstr, sizeof(errstr));
+    if (missing < 0) {
+        log_warn("cannot check the topics: %s (checked again in %d s)", errstr,
+                 TOPICS_CHECK_MS / 1000);
+        return 1;
+    }
+    if (missing > 0) {
+        log_json(LVL_ERROR,
+                 "topics missing: create them with `webhook-bridge topics create` "
+                 "(kafka.create_topics is false); /readyz fails until they exist",
+                 json_pack("{s:i, s:s}", "count", missing, "topics", names));
+        admin_set_missing_topics(admin, names);
+        return 1;
+    }
+    admin_set_missing_topics(admin, NULL);
+    return 0;
+}
+
 static void usage(FILE *fp);
 /* Parses "-c FILE" / "--config FILE" / "--help" for run and check-config. */
 static int parse_config_arg(int argc, char **argv, const char **path)
@@ -279,6 +305,15 @@ static int cmd_run(int argc, char **argv)
      * metadata refresh (CreateTopics takes 15 s at most). */
     kafka_creator_wait(creator);
     creator = NULL;
+    /* On a cluster the bridge does not provision, a missing topic is the
+     * operator's to create (nothing auto-creates one: kafka.c): say which,
+     * and fail /readyz, until they are there. */
+    int check_topics = !conf->kafka.embedded && !conf->kafka.create_topics;
+    int64_t next_topics_check = 0;
+    if (check_topics) {
+        check_topics = check_missing_topics(conf, bootstrap, admin);
+        next_topics_check = util_mono_ms() + TOPICS_CHECK_MS;
+    }
     if (consumer_start(&delay, conf, bootstrap, &copts, &h, &pl, errstr, sizeof(errstr)) != 0) {
         log_error("delay consumer: %s", errstr);
         goto out;
@@ -304,6 +339,10 @@ static int cmd_run(int argc, char **argv)
         if (util_mono_ms() >= next_stats) {
             log_stats(&pl, "stats");
             next_stats += STATS_INTERVAL_MS;
+        }
+        if (check_topics && util_mono_ms() >= next_topics_check) {
+            check_topics = check_missing_topics(conf, bootstrap, admin);
+            next_topics_check = util_mono_ms() + TOPICS_CHECK_MS;
         }
     }
     rc = atomic_load(&kafka_fatal) ? 1 : 0;

@@ -10,8 +10,9 @@
 #   a bridge creating a delay topic itself at start (kafka.create_topics):
 #     the delay consumer must see it in time for a short window;
 #   a second broker with topic auto-creation on (Kafka's default) and no
-#     topics made: what endpoints put and the bridge's parking auto-create.
-# The checks marked "Fails today" show the defects of issue 8 on today's code.
+#     topics made: nothing auto-creates a topic; what is missing is reported
+#     (an error line, /readyz) until topics create makes it, and a delay
+#     topic made while the bridge runs is consumed at once.
 # KAFKA=mock skips it (the suite on the mock cluster only).
 if [ "${KAFKA:-}" = mock ]; then
     echo "skip: realkafka (KAFKA=mock: no real Kafka broker)"
@@ -45,17 +46,14 @@ rc=$?
 check "topics check on an empty cluster: 6 missing, exit 1" \
     sh -c "[ $rc -eq 1 ] && grep -q '^6 topic(s): 6 missing' $T/check0.out"
 # Nothing to describe is not the cluster lacking DescribeConfigs.
-# Fails today (issue 8): "note: topic configurations not checked: the cluster
-# does not answer DescribeConfigs (No config resources specified)".
 check "and it does not say the cluster does not answer DescribeConfigs" \
     sh -c "! grep -q 'does not answer DescribeConfigs' $T/check0.out"
 
 topics create -c "$T/bridge.conf" >"$T/create.out" 2>"$T/create.err"
 rc=$?
-# kafka.replication defaults to 3; a single-broker cluster cannot have it.
-# Fails today (issue 8): "cannot create subscription-events: Unable to
-# replicate the partition 3 time(s): The target replication factor of 3
-# cannot be reached because only 1 broker(s) are registered."
+# kafka.replication defaults to -1, the broker's default: a single-broker
+# cluster takes it (3 failed: "The target replication factor of 3 cannot be
+# reached because only 1 broker(s) are registered").
 check "topics create with the default replication works on a one-broker cluster" \
     sh -c "[ $rc -eq 0 ] && [ \$(grep -c '^created ' $T/create.out) -eq 6 ]"
 if [ $rc -ne 0 ]; then
@@ -135,29 +133,42 @@ check "and not dead-lettered" \
 stop_bridge
 sh tests/kafka/broker.sh kill "$KAFKA_DIR"
 
-# --- topics the broker auto-creates -----------------------------------------
+# --- a broker that auto-creates topics -----------------------------------------
 # A second broker, with auto.create.topics.enable=true (Kafka's default),
 # and no topics made beforehand: kafka.create_topics is false, as it is by
-# default on a real cluster.  Whatever the bridge and its tools produce to
-# creates the topic with the broker's defaults; the delay consumer has to
-# find a delay topic that appears while it runs.
+# default on a real cluster.  No client of the bridge makes the broker
+# auto-create a topic (an auto-created endpoints topic is not compacted, a
+# delay topic has the broker's partition count): a missing topic is
+# reported, and /readyz fails until `topics create` has made it.
 start_kafka kafka2
 sed "s/brokers = \"[^\"]*\"/brokers = \"$BOOT\"/" "$T/bridge2.conf" |
     sed 's/ replication = 1; create_topics = true;//' >"$T/bridge3.conf"
 WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" endpoints put -c "$T/bridge3.conf" --id extra \
     --account "$ACCOUNT_C" --url "http://127.0.0.1:1/h" >"$T/put.out" 2>&1
-sleep 1 # the metadata of a new topic
-# Fails today (issue 8): the produce auto-creates the topic, "WRONG
-# webhook-endpoints ... cleanup.policy=delete (expected compact)".
+rc=$?
+check "endpoints put on a cluster without the endpoints topic fails, naming the topic" \
+    sh -c "[ $rc -ne 0 ] && grep -q 'webhook-endpoints' $T/put.out"
 WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics check -c "$T/bridge3.conf" >"$T/check3.out" 2>&1
-check "endpoints put leaves webhook-endpoints compacted (not the broker's cleanup.policy=delete)" \
-    grep -q '^  ok      webhook-endpoints .*cleanup.policy=compact' "$T/check3.out"
+check "and did not make the broker auto-create it" \
+    grep -q '^  MISSING webhook-endpoints ' "$T/check3.out"
+# Every topic but the new delay one, as a deploy that ran topics create
+# before the retry schedule changed would have left them.
+sed 's/schedule = \[ "2s" \]; window = "4s";/schedule = [ "1s" ]; window = "4s";/' \
+    "$T/bridge3.conf" >"$T/bridge3-old.conf"
+WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics create -c "$T/bridge3-old.conf" >"$T/create3.out" 2>&1 ||
+    fail "topics create (old schedule)"
 start_receiver flaky3 --fail-first 1
 sed -i "s|url = \"http://127.0.0.1:$PORT_flaky2/h\"|url = \"http://127.0.0.1:$PORT_flaky3/h\"|" "$T/bridge3.conf"
-# The events topic must exist for start_bridge's first assignment.
-event "$(uuid)" Subscribe "$ACCOUNT_A" >"$T/events3"
-produce "$T/events3"
 start_bridge bridge3 "$T/bridge3.conf"
+check "the bridge names the missing delay topic in an error line" \
+    wait_until 10 grep -q '"msg":"topics missing: .*"topics":"webhook-delay-2s"' "$T/bridge3.err"
+check "/readyz answers 503 and names it" \
+    wait_until 10 sh -c "[ \$(curl -s -o $T/readyz3.out -w '%{http_code}' http://$ADMIN/readyz) = 503 ] && grep -q 'webhook-delay-2s' $T/readyz3.out"
+WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics create -c "$T/bridge3.conf" >"$T/create3b.out" 2>&1 ||
+    fail "topics create (new schedule)"
+kcat -L -b "$BOOT" -t webhook-delay-2s >"$T/delay3.meta" 2>&1
+check "topics create made webhook-delay-2s with kafka.partitions (2)" \
+    grep -q 'topic "webhook-delay-2s" with 2 partitions' "$T/delay3.meta"
 id3=$(uuid)
 event "$id3" Subscribe "$ACCOUNT_B" >"$T/events3"
 t_produce=$(ms)
@@ -166,15 +177,12 @@ wait_until 30 jqe -s --arg id "$id3" 'map(select(.webhookId == $id)) | length >=
 echo "note: second attempt $(($(ms) - t_produce)) ms after producing (due 2000 ms after the first)"
 late3=$(jq -s --arg id "$id3" 'map(select(.webhookId == $id) | .timestamp | tonumber) | .[1] - .[0]' "$T/flaky3.out")
 echo "note: webhook-timestamp of attempt 2 minus attempt 1: ${late3:-none} s (due 2 s)"
-# Fails today (issue 8): the delay consumer's regex subscription sees the
-# new topic at its next metadata refresh (topic.metadata.refresh.interval.ms
-# 10000): attempt 2 comes 10 s after attempt 1, past the 4 s window.
-check "a retry parked on an auto-created delay topic is attempted on time (at most 1 s late)" \
+# The first record the new delay topic takes makes the delay consumer look
+# for it at once (pipeline.c), not at its next metadata refresh (10 s).
+check "a retry parked on a delay topic made while the bridge runs is attempted on time" \
     sh -c "[ -n '$late3' ] && [ '$late3' != null ] && [ '$late3' -le 3 ]"
-kcat -L -b "$BOOT" -t webhook-delay-2s >"$T/delay3.meta" 2>&1
-# Fails today (issue 8): auto-created with the broker's num.partitions (1).
-check "the delay topic has kafka.partitions (2) partitions, not the broker's default (1)" \
-    grep -q 'topic "webhook-delay-2s" with 2 partitions' "$T/delay3.meta"
+check "and /readyz recovers once the topics are there" \
+    wait_until 30 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' http://$ADMIN/readyz) = 200 ]"
 stop_bridge
 for f in "$T"/bridge*.err; do
     grep -E '"level":"(warn|error)"' "$f" | grep -v '"msg":"stats"' | head -5 |
