@@ -6,15 +6,24 @@ set -u
 BIN=${1:-build/webhook-bridge}
 D=$(mktemp -d /tmp/webhook-bridge-demo.XXXXXX)
 PIDS=""
-trap 'for p in $PIDS; do kill $p 2>/dev/null; done' EXIT
+# Every process the demo starts is stopped when it ends, the receivers
+# included: each one's pid is in $D/<name>.pid (a pipeline's $! is its
+# last command's, the sed, not the receiver's).
+cleanup() {
+    for p in $PIDS $(cat "$D"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null; done
+}
+trap cleanup EXIT
 trap 'exit 1' INT TERM
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "starting three receivers (webhook-bridge receive) on 127.0.0.1"
 for r in "crm:" "flaky:--fail-first 2" "down:--status 503"; do
     name=${r%%:*}
-    "$BIN" receive --listen 127.0.0.1:0 --port-file "$D/$name.port" ${r#*:} 2>/dev/null |
-        sed -u "s/^/  [receiver $name] /" &
+    {
+        "$BIN" receive --listen 127.0.0.1:0 --port-file "$D/$name.port" ${r#*:} 2>/dev/null &
+        echo $! >"$D/$name.pid"
+        wait
+    } | sed -u "s/^/  [receiver $name] /" &
     PIDS="$PIDS $!"
 done
 for name in crm flaky down; do
