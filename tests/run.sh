@@ -1,9 +1,13 @@
 #!/bin/sh
 # Runs the test suite: every cmocka unit test binary, then every end-to-end
 # script.  Usage: tests/run.sh OBJDIR BIN.  TESTS_ONLY=unit|e2e narrows it;
-# VALGRIND=1 runs the unit tests under valgrind.  Logs go to
-# OBJDIR/test-logs/; the last line is "N passed, N failed" (test cases:
-# cmocka cases and end-to-end checks).
+# VALGRIND=1 runs the unit tests under valgrind.  KAFKA=mock|real|both
+# (default both) picks the Kafka the end-to-end tests run on: librdkafka's
+# mock cluster, a real Apache Kafka broker (tests/kafka/broker.sh), or each
+# test on both, the real run named NAME@real.  A test that cannot run on a
+# backend says "skip: ..." and is counted as skipped.  Logs go to
+# OBJDIR/test-logs/; the last line is "N passed, N failed, N skipped" (test
+# cases: cmocka cases and end-to-end checks; skipped: test runs).
 OBJDIR=$1
 BIN=$2
 LOGS=$OBJDIR/test-logs
@@ -11,10 +15,20 @@ rm -rf "$LOGS"
 mkdir -p "$LOGS"
 pass=0
 fail=0
+skipped=0
 failed=""
+KAFKA=${KAFKA:-both}
+case $KAFKA in
+mock | real | both) ;;
+*)
+    echo "KAFKA=$KAFKA: expected mock, real or both" >&2
+    exit 2
+    ;;
+esac
 
 count() { # log file; adds its cases to the totals
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p; s/^ok: .*/1/p' "$1" | awk '{s+=$1} END {print s+0}')
+    skipped=$((skipped + $(grep -c '^skip: ' "$1")))
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p; s/^FAIL: .*/1/p' "$1" | awk '{s+=$1} END {print s+0}')
     pass=$((pass + p))
     fail=$((fail + f))
@@ -32,6 +46,9 @@ run_one() { # name log command...
     fi
     before=$fail
     count "$log"
+    if [ $status = ok ] && grep -q '^skip: ' "$log"; then
+        status=skipped
+    fi
     if [ $status = FAILED ] && [ $fail -eq $before ]; then
         fail=$((fail + 1)) # it died without saying which check failed
     fi
@@ -57,17 +74,22 @@ if [ "${TESTS_ONLY:-}" != e2e ]; then
 fi
 
 if [ "${TESTS_ONLY:-}" != unit ]; then
+    backends="mock real"
+    [ "$KAFKA" = both ] || backends=$KAFKA
     for t in tests/e2e/*.sh; do
         [ "$(basename "$t")" = lib.sh ] && continue
-        name=e2e/$(basename "$t" .sh)
-        dir="$LOGS/$name"
-        mkdir -p "$dir"
-        run_one "$name" "$dir.log" env BIN="$BIN" HELPERS="$OBJDIR/helpers" TEST_LOG_DIR="$dir" \
-            sh "$t" "$BIN"
+        for backend in $backends; do
+            name=e2e/$(basename "$t" .sh)
+            [ "$backend" = real ] && name=$name@real
+            dir="$LOGS/$name"
+            mkdir -p "$dir"
+            run_one "$name" "$dir.log" env BIN="$BIN" HELPERS="$OBJDIR/helpers" \
+                TEST_LOG_DIR="$dir" KAFKA="$backend" sh "$t" "$BIN"
+        done
     done
 fi
 
 echo
 [ -n "$failed" ] && echo "failed:$failed (logs in $LOGS)"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skipped skipped"
 [ $fail -eq 0 ]

@@ -4,6 +4,7 @@
 # and consumer lag per partition; nothing else served; the logs are JSON
 # lines without secrets or payload fields.
 . tests/e2e/lib.sh
+only_on mock "takes the broker down with rdkafka_mock.h's broker_down (real-broker outages: the fleet tests of issue 9)"
 
 S1=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 start_cluster $(cluster_topics 2 1s)

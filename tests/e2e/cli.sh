@@ -2,6 +2,7 @@
 # check-config says "ok" with a summary, env overrides apply, usage errors
 # exit 2.
 . tests/e2e/lib.sh
+only_on mock "uses no Kafka"
 
 cat >"$T/bad.conf" <<'CONF'
 kafka = { brokers = "embedded"; };

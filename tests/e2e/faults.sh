@@ -8,6 +8,7 @@
 # outage costs the delay consumer its group membership (a rejoin takes
 # ~10 s on the mock cluster): a shorter one makes its recovery a race.
 . tests/e2e/lib.sh
+only_on mock "injects produce errors and a broker outage through rdkafka_mock.h"
 
 start_cluster $(cluster_topics 2 1s)
 start_receiver flaky --fail-first 60

@@ -3,6 +3,7 @@
 # outlives the bridge; a short session timeout lets the restarted member take
 # the partitions over quickly.
 . tests/e2e/lib.sh
+only_on mock "not converted yet: its cluster outlives the bridge as tests/helpers/mockkafka"
 
 start_cluster $(cluster_topics 4 1s)
 start_receiver slow --delay 30

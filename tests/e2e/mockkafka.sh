@@ -10,6 +10,11 @@
 # Prints one "ok: ..." or "FAIL: ..." line per check; exits non-zero when any
 # check failed.  Logs stay in $TMP on failure (or with KEEP_TMP=1).
 set -u
+# Once: it uses no Kafka (tests/run.sh runs each test on each backend).
+if [ "${KAFKA:-mock}" = real ]; then
+    echo "skip: mockkafka on real: tests the mock-cluster helper itself"
+    exit 0
+fi
 
 # tests/run.sh passes the webhook-bridge binary as $1 and the helpers
 # directory as $HELPERS.

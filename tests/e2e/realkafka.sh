@@ -13,12 +13,9 @@
 #     topics made: nothing auto-creates a topic; what is missing is reported
 #     (an error line, /readyz) until topics create makes it, and a delay
 #     topic made while the bridge runs is consumed at once.
-# KAFKA=mock skips it (the suite on the mock cluster only).
-if [ "${KAFKA:-}" = mock ]; then
-    echo "skip: realkafka (KAFKA=mock: no real Kafka broker)"
-    exit 0
-fi
+# It runs on the real backend only (tests/run.sh: KAFKA=real or both).
 . tests/e2e/lib.sh
+only_on real "it starts its own real brokers; the mock run has nothing to add"
 
 ms() { date +%s%3N; }
 t0=$(ms)

@@ -9,6 +9,7 @@
 #     uncommitted; after the refusal ends, a restart consumes them again and
 #     nothing is lost.
 . tests/e2e/lib.sh
+only_on mock "injects TOPIC_AUTHORIZATION_FAILED answers through rdkafka_mock.h"
 
 start_cluster $(cluster_topics 1 1s)
 start_receiver dead --status 500

@@ -7,6 +7,7 @@
 # when it stays disabled to the end of the window; an invalid record is
 # skipped and changes nothing; list shows fingerprints, never secrets.
 . tests/e2e/lib.sh
+only_on mock "holds a partition leaderless through rdkafka_mock.h"
 
 start_cluster --topic subscription-events:1 --topic webhook-endpoints:2 \
     --topic webhook-dead-letter:1 --topic webhook-attempts:1 --topic webhook-delay-0s:1 \

@@ -5,6 +5,7 @@
 # prints what it asks for and, the mock implementing no CreateTopics, says
 # so clearly and exits non-zero.
 . tests/e2e/lib.sh
+only_on mock "checks the mock's answers (no CreateTopics, no DescribeConfigs); realkafka covers a real broker"
 
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "embedded"; partitions = 2; };
