@@ -101,6 +101,25 @@ mock_cmd() {
     wait_until 10 sh -c "[ \$(grep -cE '^(ok|error)' '$T/mk.out') -gt $n ]"
 }
 
+# start_outliving_cluster PARTITIONS DELAY-INTERVALS...: a cluster in a
+# process of its own, so that it outlives the bridge (kill -9, restarts):
+# tests/helpers/mockkafka with the topics made, or on KAFKA=real a real
+# broker, whose topics make_topics CONF makes once the config is written.
+# Sets BOOT.
+start_outliving_cluster() {
+    if [ "$BACKEND" = real ]; then
+        TOPIC_PARTITIONS=$1
+        start_kafka kafka --no-auto-create
+    else
+        start_cluster $(cluster_topics "$@")
+    fi
+}
+make_topics() { # CONF: on a real broker, the topics of CONF (no-op on the mock)
+    [ "$BACKEND" = real ] || return 0
+    WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics create -c "$1" --partitions "$TOPIC_PARTITIONS" \
+        >"$T/topics-create.out" 2>&1 || { fail "topics create on the real broker"; finish; }
+}
+
 # The topics a bridge with the test schedule needs, for mockkafka.
 cluster_topics() { # PARTITIONS DELAY-INTERVALS...
     p=$1

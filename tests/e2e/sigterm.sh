@@ -3,9 +3,8 @@
 # (not abandoned), the bridge exits 0, and after the restart every event
 # has reached the endpoint, with no duplicate beyond what was running.
 . tests/e2e/lib.sh
-only_on mock "not converted yet: its cluster outlives the bridge as tests/helpers/mockkafka"
 
-start_cluster $(cluster_topics 2 1s)
+start_outliving_cluster 2 1s
 start_receiver slow --delay 400
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "$BOOT"; create_topics = false;
@@ -17,6 +16,7 @@ endpoints = (
   { id = "slow"; account_id = "*"; url = "http://127.0.0.1:$PORT_slow/h"; }
 );
 CONF
+make_topics "$T/bridge.conf"
 : >"$T/events"
 i=0
 while [ $i -lt 40 ]; do
