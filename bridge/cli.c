@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "kafka.h"
+#include "redact.h"
 #include "log.h"
 
 struct cli_producer {
@@ -175,4 +176,19 @@ char *cli_printable(const char *s, size_t len, size_t max, const char *dflt)
     }
     out[n] = '\0';
     return out;
+}
+
+json_t *cli_record_load(const void *value, size_t len, char *why, size_t why_size)
+{
+    json_error_t jerr;
+    json_t *rec = json_loadb(value, len, JSON_ALLOW_NUL, &jerr);
+    if (rec == NULL) {
+        util_errf(why, why_size, "not valid JSON: %s at byte %d", redact_json_error(&jerr),
+                  jerr.position);
+    } else if (!json_is_object(rec)) {
+        util_errf(why, why_size, "not a JSON object");
+        json_decref(rec);
+        rec = NULL;
+    }
+    return rec;
 }

@@ -10,6 +10,8 @@
 #define BRIDGE_CLI_H
 
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -68,5 +70,11 @@ void cli_producer_destroy(struct cli_producer *p);
  * from a record reaches the terminal.  At most max bytes are kept, cut on
  * a UTF-8 character boundary.  s NULL gives dflt.  malloc'd. */
 char *cli_printable(const char *s, size_t len, size_t max, const char *dflt);
+
+/* A record of a topic the tools read (dead letters, attempts) as a JSON
+ * object: the bridge writes any text, NUL bytes included (\u0000), so it is
+ * read with JSON_ALLOW_NUL.  NULL, with why (its kind and position, none of
+ * its bytes), when it is not a JSON object. */
+json_t *cli_record_load(const void *value, size_t len, char *why, size_t why_size);
 
 #endif

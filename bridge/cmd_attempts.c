@@ -53,18 +53,8 @@ static char *shown(json_t *rec, const char *key, const char *dflt)
 
 int cmd_attempts_record_parse(struct cmd_attempts_record *r, const void *value, size_t len)
 {
-    json_error_t jerr;
     memset(r, 0, sizeof(*r));
-    /* The bridge writes a response's bytes as text, NUL included (\u0000). */
-    r->rec = json_loadb(value, len, JSON_ALLOW_NUL, &jerr);
-    if (r->rec == NULL) {
-        util_errf(r->why, sizeof(r->why), "not valid JSON: %s at byte %d", jerr.text,
-                  jerr.position);
-    } else if (!json_is_object(r->rec)) {
-        util_errf(r->why, sizeof(r->why), "not a JSON object");
-        json_decref(r->rec);
-        r->rec = NULL;
-    }
+    r->rec = cli_record_load(value, len, r->why, sizeof(r->why));
     r->endpoint_id = shown(r->rec, "endpointId", "");
     r->endpoint_url = shown(r->rec, "endpointUrl", "");
     r->at = shown(r->rec, "at", "-");

@@ -189,18 +189,8 @@ static char *shown(json_t *rec, const char *key)
 
 int cmd_dlq_record_parse(struct cmd_dlq_record *r, const void *value, size_t len)
 {
-    json_error_t jerr;
     memset(r, 0, sizeof(*r));
-    /* The bridge writes any text, NUL included (\u0000): read it all. */
-    r->rec = json_loadb(value, len, JSON_ALLOW_NUL, &jerr);
-    if (r->rec == NULL) {
-        util_errf(r->why, sizeof(r->why), "not valid JSON: %s at byte %d", jerr.text,
-                  jerr.position);
-    } else if (!json_is_object(r->rec)) {
-        util_errf(r->why, sizeof(r->why), "not a JSON object");
-        json_decref(r->rec);
-        r->rec = NULL;
-    }
+    r->rec = cli_record_load(value, len, r->why, sizeof(r->why));
     r->time = shown(r->rec, "deadLetteredAt");
     r->reason = shown(r->rec, "reason");
     r->event_type = shown(r->rec, "eventType");
