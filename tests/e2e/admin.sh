@@ -1,13 +1,13 @@
 # The admin server: /healthz and /readyz, and readiness following Kafka down
-# and back (rdkafka_mock broker down/up); /metrics parsed by the Prometheus
+# and back (rdkafka_mock's broker down/up; on a real broker, kill -9 of its
+# process and a restart); /metrics parsed by the Prometheus
 # client library's own parser, with counters that move as deliveries happen
 # and consumer lag per partition; nothing else served; the logs are JSON
 # lines without secrets or payload fields.
 . tests/e2e/lib.sh
-only_on mock "takes the broker down with rdkafka_mock.h's broker_down (real-broker outages: the fleet tests of issue 9)"
 
 S1=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-start_cluster $(cluster_topics 2 1s)
+start_outliving_cluster 2 1s
 start_receiver ok --secret "$S1"
 start_receiver down --status 500
 cat >"$T/bridge.conf" <<CONF
@@ -20,6 +20,7 @@ endpoints = (
   { id = "down"; account_id = "$ACCOUNT_B"; url = "http://127.0.0.1:$PORT_down/h"; }
 );
 CONF
+make_topics "$T/bridge.conf"
 start_bridge bridge "$T/bridge.conf"
 get() { curl -s -o "$T/body" -w '%{http_code}' --max-time 5 "http://$ADMIN$1"; }
 metrics() { curl -sf --max-time 5 "http://$ADMIN/metrics" | /usr/bin/python3 tests/e2e/promparse.py; }
@@ -59,11 +60,11 @@ check "consumer lag per partition of the events topic" \
 check "no endpoint list over HTTP (404)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$ADMIN/endpoints)\" = 404 ]"
 check "only GET (405 for POST)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST http://$ADMIN/metrics)\" = 405 ]"
 
-mock_cmd broker_down 1
+broker_crash
 check "/readyz turns 503 when no broker is reachable, saying so" \
     wait_until 30 sh -c "[ \"\$(curl -s -o $T/nr -w '%{http_code}' http://$ADMIN/readyz)\" = 503 ] && grep -q 'no Kafka broker is reachable' $T/nr"
 check "while /healthz stays 200 (the process is fine)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$ADMIN/healthz)\" = 200 ]"
-mock_cmd broker_up 1
+broker_back
 check "/readyz is 200 again when the broker is back" \
     wait_until 60 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$ADMIN/readyz)\" = 200 ]"
 

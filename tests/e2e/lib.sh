@@ -114,6 +114,26 @@ start_outliving_cluster() {
         start_cluster $(cluster_topics "$@")
     fi
 }
+# broker_crash / broker_back: the cluster's broker down and back, on the
+# mock by rdkafka_mock.h's broker_down/up, on a real broker by its own
+# process: kill -9, then a restart on the same data and ports.
+broker_crash() {
+    if [ "$BACKEND" = real ]; then
+        sh tests/kafka/broker.sh kill "$KAFKA_DIR" >>"$KAFKA_DIR.out" 2>&1
+    else
+        mock_cmd broker_down 1
+    fi
+}
+broker_back() {
+    if [ "$BACKEND" = real ]; then
+        sh tests/kafka/broker.sh restart "$KAFKA_DIR" >>"$KAFKA_DIR.out" 2>&1 ||
+            fail "the Kafka broker did not restart"
+        PIDS="$PIDS $(tr ',' ' ' 2>/dev/null <"$KAFKA_DIR/pid")"
+    else
+        mock_cmd broker_up 1
+    fi
+}
+
 make_topics() { # CONF: on a real broker, the topics of CONF (no-op on the mock)
     [ "$BACKEND" = real ] || return 0
     WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics create -c "$1" --partitions "$TOPIC_PARTITIONS" \

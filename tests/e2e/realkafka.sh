@@ -26,7 +26,7 @@ start_receiver ok
 start_receiver flaky --fail-first 1
 start_receiver s500 --status 500
 cat >"$T/bridge.conf" <<CONF
-kafka = { brokers = "$BOOT"; partitions = 2; };
+kafka = { brokers = "$BOOT"; partitions = 3; };
 delivery = { allow_private_networks = true; connect_timeout = "1s"; timeout = "2s"; };
 retry = { schedule = [ "1s" ]; window = "3s"; };
 endpoints = (
@@ -100,15 +100,49 @@ jq -c 'select(.key == "s500") | .payload | fromjson' "$T/dlq" |
 echo "note: dead letter's retries late by (ms): $(cat "$T/lateness")"
 check "each retry within 1 s of its nominal due time" \
     sh -c "[ -s $T/lateness ] && for l in \$(cat $T/lateness); do [ \$l -le 1000 ] || exit 1; done"
-stop_bridge
 check "nothing else was dead-lettered" test "$(lines "$T/dlq")" -eq 1
+kcat -L -b "$BOOT" -t subscription-events >"$T/events.meta" 2>&1
+check "the events topic has the 3 partitions topics create gave it" \
+    grep -q 'topic "subscription-events" with 3 partitions' "$T/events.meta"
+
+# --- the operator's tools, the bridge running ---------------------------------
+ACCOUNT_D=3c0a5e2f-6b7d-4e1a-9f3c-2d8b7a6e5f41
+start_receiver added
+WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" endpoints put -c "$T/bridge.conf" --id added \
+    --account "$ACCOUNT_D" --url "http://127.0.0.1:$PORT_added/h" >"$T/put1.out" 2>&1
+check "endpoints put: exit 0" test $? -eq 0
+id_added=$(uuid)
+event "$id_added" Subscribe "$ACCOUNT_D" >"$T/events-added"
+wait_until 10 sh -c "WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints list -c '$T/bridge.conf' 2>/dev/null | grep -q '^added '"
+produce "$T/events-added"
+check "the running bridge delivers to the endpoint put on the topic" \
+    wait_until 20 jqe -s --arg id "$id_added" 'map(select(.webhookId == $id)) | map(.status) == [200]' "$T/added.out"
+WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" attempts "$id_dead" -c "$T/bridge.conf" >"$T/attempts.txt" 2>"$T/attempts.err"
+check "attempts lists the dead letter's four attempts, 500 each" \
+    sh -c "[ \$(grep -Ec '^  [0-9]+ .* 500 ' $T/attempts.txt) -eq 4 ] && ! grep -q 'no offset for the start time' $T/attempts.err"
+WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" dlq replay "$id_dead" --yes -c "$T/bridge.conf" >"$T/replay.out" 2>"$T/replay.err"
+check "dlq replay puts the dead letter back" grep -q '^replayed ' "$T/replay.out"
+check "and the bridge attempts it again, same webhook-id" \
+    wait_until 20 sh -c "[ \$(jq -r --arg id '$id_dead' 'select(.webhookId == \$id) | .status' $T/s500.out | wc -l) -ge 5 ]"
+
+# A stalled broker (SIGSTOP for 5 s, its connections open but silent): the
+# bridge waits it out and loses nothing.
+: >"$T/events-stall"
+for i in 1 2 3 4 5; do event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events-stall"; done
+produce "$T/events-stall"
+sh tests/kafka/broker.sh pause "$KAFKA_DIR" && sleep 5 && sh tests/kafka/broker.sh resume "$KAFKA_DIR"
+jq -r .eventId "$T/events-stall" | sort >"$T/ids-stall"
+check "after a 5 s broker stall every event produced before it is delivered" \
+    wait_until 60 sh -c "[ \$(jq -r 'select(.status == 200) | .webhookId' $T/ok.out | sort -u | comm -12 - $T/ids-stall | wc -l) -eq 5 ]"
+check "the bridge is still running" kill -0 "$BRIDGE_PID"
+stop_bridge
 
 # --- a delay topic the bridge creates at start --------------------------------
 # A new interval (2 s) means a new delay topic, webhook-delay-2s, which the
 # bridge creates itself (kafka.create_topics); the first retry is due 2 s
 # after the first attempt, within a 4 s window.
 start_receiver flaky2 --fail-first 1
-sed -e 's/kafka = { brokers = "\([^"]*\)"; partitions = 2; };/kafka = { brokers = "\1"; partitions = 2; replication = 1; create_topics = true; };/' \
+sed -e 's/kafka = { brokers = "\([^"]*\)"; partitions = 3; };/kafka = { brokers = "\1"; partitions = 2; replication = 1; create_topics = true; };/' \
     -e 's/schedule = \[ "1s" \]; window = "3s";/schedule = [ "2s" ]; window = "4s";/' \
     -e "s|url = \"http://127.0.0.1:$PORT_flaky/h\"|url = \"http://127.0.0.1:$PORT_flaky2/h\"|" \
     "$T/bridge.conf" >"$T/bridge2.conf"
