@@ -120,11 +120,12 @@ static const char *not_ready(const struct admin *a)
     if (!consumer_kafka_up(a->events)) {
         return "no Kafka broker is reachable";
     }
+    if (a->missing[0] != '\0') {
+        /* Before the join: a group whose topic is missing never joins. */
+        return a->missing;
+    }
     if (!consumer_joined(a->events)) {
         return "the events consumer has not joined its group yet";
-    }
-    if (a->missing[0] != '\0') {
-        return a->missing;
     }
     if (!deadletter_healthy()) {
         return "the dead-letter topic refused a record in the last minute (see the error log)";

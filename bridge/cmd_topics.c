@@ -34,7 +34,7 @@ static void usage(FILE *fp)
                 "(7 days, unless kafka.topics.attempts is \"\"), one delay topic per distinct\n"
                 "retry interval and <prefix>-0s (retention twice the retry window, at least\n"
                 "7 days).  Partitions and replication default to kafka.partitions and\n"
-                "kafka.replication (-1: the broker's default); a replication above 1 sets\n"
+                "kafka.replication (-1: the broker's default); a replication of 3 or more sets\n"
                 "min.insync.replicas=2.\n"
                 "\n"
                 "  create  creates those that are missing with the admin API (CreateTopics);\n"

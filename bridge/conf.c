@@ -181,7 +181,7 @@ static const struct conf_row conf_rows[] = {
      .off = CONF_FIELD(kafka.replication),
      .help = "Replication factor of the topics the bridge creates: -1 takes the broker's "
              "default.replication.factor (KIP-464, Kafka 2.4 and later), 0 is refused.  "
-             "Topics created with a replication above 1 get min.insync.replicas=2, so an "
+             "Topics created with a replication of 3 or more get min.insync.replicas=2, so an "
              "acknowledged record is on two brokers.  Always 1 on the embedded cluster."},
 
     {.path = "delivery", .type = CT_GROUP, .help = "HTTP delivery."},

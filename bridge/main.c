@@ -64,8 +64,8 @@ static int check_missing_topics(const struct conf *conf, const char *bootstrap, 
     }
     if (missing > 0) {
         log_json(LVL_ERROR,
-                 "topics missing: create them with `webhook-bridge topics create` "
-                 "(kafka.create_topics is false); /readyz fails until they exist",
+                 "topics missing (or not visible to this principal): create them with "
+                 "`webhook-bridge topics create`; /readyz fails until they exist",
                  json_pack("{s:i, s:s}", "count", missing, "topics", names));
         admin_set_missing_topics(admin, names);
         return 1;
@@ -305,10 +305,10 @@ static int cmd_run(int argc, char **argv)
      * metadata refresh (CreateTopics takes 15 s at most). */
     kafka_creator_wait(creator);
     creator = NULL;
-    /* On a cluster the bridge does not provision, a missing topic is the
-     * operator's to create (nothing auto-creates one: kafka.c): say which,
-     * and fail /readyz, until they are there. */
-    int check_topics = !conf->kafka.embedded && !conf->kafka.create_topics;
+    /* On a real cluster a missing topic (not provisioned, or a creation
+     * that failed) is the operator's to create (nothing auto-creates one:
+     * kafka.c): say which, and fail /readyz, until they are there. */
+    int check_topics = !conf->kafka.embedded;
     int64_t next_topics_check = 0;
     if (check_topics) {
         check_topics = check_missing_topics(conf, bootstrap, admin);
@@ -318,7 +318,9 @@ static int cmd_run(int argc, char **argv)
         log_error("delay consumer: %s", errstr);
         goto out;
     }
-    atomic_store(&pl.delay, delay);
+    pthread_mutex_lock(&pl.parked_lock);
+    pl.delay = delay;
+    pthread_mutex_unlock(&pl.parked_lock);
     router_handler(&h, &pl);
     struct consumer_opts eopts = {"events", conf->kafka.group_id, conf->kafka.events_topic, NULL};
     if (consumer_start(&events, conf, bootstrap, &eopts, &h, &pl, errstr, sizeof(errstr)) != 0) {
@@ -359,7 +361,10 @@ out:
     log_info("shutdown: stopping intake");
     consumer_stop(events);
     consumer_stop(delay);
-    atomic_store(&pl.delay, NULL); /* closed below, before the producer's last reports */
+    /* Closed below, before the producer's last reports. */
+    pthread_mutex_lock(&pl.parked_lock);
+    pl.delay = NULL;
+    pthread_mutex_unlock(&pl.parked_lock);
     if (pl.deliver != NULL) {
         log_info("shutdown: finishing in-flight deliveries (%ld)", deliver_in_flight(pl.deliver));
         deliver_stop(pl.deliver, util_mono_ms() + conf->delivery.drain_timeout_ms);

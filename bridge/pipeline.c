@@ -56,10 +56,12 @@ static void note_parked(struct pipeline *pl, int64_t interval_ms)
     if (first && pl->n_parked_intervals < WB_ARRAY_LEN(pl->parked_intervals)) {
         pl->parked_intervals[pl->n_parked_intervals++] = interval_ms;
     }
-    pthread_mutex_unlock(&pl->parked_lock);
     if (first) {
-        consumer_refresh_subscription(atomic_load(&pl->delay));
+        /* Under the lock: main clears pl->delay under it before closing the
+         * consumer, so the pointer is never used after that. */
+        consumer_refresh_subscription(pl->delay);
     }
+    pthread_mutex_unlock(&pl->parked_lock);
 }
 
 static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason);

@@ -35,8 +35,8 @@ struct pipeline {
     /* The delay consumer, told to refresh its subscription the first time a
      * delay topic takes a record (a topic the cluster auto-created, or one
      * made since it subscribed); set once it has started. */
-    struct consumer *_Atomic delay;
-    pthread_mutex_t parked_lock; /* protects parked_intervals */
+    struct consumer *delay;      /* parked_lock */
+    pthread_mutex_t parked_lock; /* protects delay and parked_intervals */
     int64_t parked_intervals[64];
     size_t n_parked_intervals;
 };

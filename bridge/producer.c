@@ -104,6 +104,10 @@ static enum producer_status classify(struct pmsg *m, rd_kafka_resp_err_t err)
         }
         return now - m->unknown_since_ms >= UNKNOWN_TOPIC_WAIT_MS ? PRODUCER_REFUSED
                                                                   : PRODUCER_RETRY;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        /* Says nothing of the topic: a record for a missing one times out
+         * (message.timeout.ms) before it is told "unknown". */
+        return PRODUCER_RETRY;
     default:
         /* INVALID_MSG (a corrupt message, as Kafka calls it) is retriable. */
         m->unknown_since_ms = 0;

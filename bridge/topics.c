@@ -26,9 +26,11 @@ static void add(struct topic_spec *out, size_t *n, size_t max, const char *name,
     snprintf(t->name, sizeof(t->name), "%s", name);
     t->partitions = partitions;
     t->replication = replication;
-    /* acks=all then means two brokers have the record: with one in sync
-     * a broker's loss could take acknowledged parks and dead letters. */
-    t->min_insync = replication > 1 ? "2" : NULL;
+    /* acks=all then means two brokers have the record, and one broker may
+     * be down without stopping writes; with two replicas, 2 would stop them
+     * whenever one is down.  With -1 the broker's own min.insync.replicas
+     * applies (README, Against your Kafka). */
+    t->min_insync = replication >= 3 ? "2" : NULL;
     t->cleanup_policy = policy;
     if (retention_ms > 0) {
         snprintf(t->retention_ms, sizeof(t->retention_ms), "%lld", (long long)retention_ms);

@@ -28,7 +28,6 @@ esac
 
 count() { # log file; adds its cases to the totals
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p; s/^ok: .*/1/p' "$1" | awk '{s+=$1} END {print s+0}')
-    skipped=$((skipped + $(grep -c '^skip: ' "$1")))
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p; s/^FAIL: .*/1/p' "$1" | awk '{s+=$1} END {print s+0}')
     pass=$((pass + p))
     fail=$((fail + f))
@@ -46,8 +45,10 @@ run_one() { # name log command...
     fi
     before=$fail
     count "$log"
-    if [ $status = ok ] && grep -q '^skip: ' "$log"; then
+    # A run that ended cleanly saying "skip: ..." is one skipped run.
+    if [ $status = ok ] && [ $fail -eq $before ] && grep -q '^skip: ' "$log"; then
         status=skipped
+        skipped=$((skipped + 1))
     fi
     if [ $status = FAILED ] && [ $fail -eq $before ]; then
         fail=$((fail + 1)) # it died without saying which check failed

@@ -35,6 +35,6 @@ check "within its 7 s window: nothing was dead-lettered" \
 check "the delay consumer was told to refresh its subscription" \
     grep -q '"delay: subscription refreshed"' "$T/bridge.err"
 check "SIGTERM exits 0" stop_bridge
-check "the retries were at most 4 s late (retry_lateness max; the mock's rejoin takes 2 s)" \
-    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.retry_lateness.count == 3 and .retry_lateness.max <= 4000' >/dev/null"
+check "the retries were at most 6 s late (retry_lateness max; the mock's rejoin takes 2 s; over 10 s without the refresh)" \
+    sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.retry_lateness.count == 3 and .retry_lateness.max <= 6000' >/dev/null"
 finish

@@ -71,8 +71,8 @@ static void test_default_plan(void **state)
     conf_destroy(conf);
 }
 
-/* Replication 1 and the broker's default (-1) leave min.insync.replicas to
- * the broker. */
+/* Replication 1 or 2 and the broker's default (-1) leave min.insync.replicas
+ * to the broker; 3 and more get 2. */
 static void test_min_insync(void **state)
 {
     (void)state;
@@ -88,7 +88,11 @@ static void test_min_insync(void **state)
     for (size_t i = 0; i < n; i++) {
         assert_null(t[i].min_insync);
     }
-    n = topics_plan(conf, 3, 2, t, TOPICS_MAX);
+    n = topics_plan(conf, 3, 2, t, TOPICS_MAX); /* 2 of 2 would stop writes with a broker down */
+    for (size_t i = 0; i < n; i++) {
+        assert_null(t[i].min_insync);
+    }
+    n = topics_plan(conf, 3, 3, t, TOPICS_MAX);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(t[i].min_insync, "2");
     }
