@@ -172,6 +172,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         if (c->bp_paused) {
             rd_kafka_pause_partitions(rk, parts);
+        } else {
+            /* librdkafka keeps the application's pause flag on a partition
+             * across revoke and re-assign (librdkafka #1849): a partition
+             * this member held paused (a delay topic's head not yet due)
+             * and gets back would never be fetched again. */
+            rd_kafka_resume_partitions(rk, parts);
         }
     } else {
         log_json(LVL_INFO, "partitions revoked",
