@@ -18,7 +18,10 @@ start_bridge bridge "$T/bridge.conf"
 tool() { WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" "$@"; }
 tool endpoints put -c "$T/bridge.conf" --id down --account "$ACCOUNT_A" \
     --url "http://127.0.0.1:$PORT_down/h" >/dev/null
-wait_until 10 grep -q '"msg":"endpoint added","endpointId":"down"' "$T/bridge.err"
+# A fresh broker can take seconds to give an idempotent producer its id
+# (coordinator loading): the events must not come before the endpoint.
+check "the endpoint put reached the running bridge" \
+    wait_until 60 grep -q '"msg":"endpoint added","endpointId":"down"' "$T/bridge.err"
 
 : >"$T/events"
 for i in 1 2 3; do event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"; done
@@ -92,7 +95,7 @@ check "replay an invalid event: refused with the same error, exit 1" \
     sh -c "WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' dlq replay --reason invalid_event -c '$T/bridge.conf' >/dev/null 2>$T/inv.err; [ \$? -eq 1 ] && grep -q 'still invalid: eventId is missing' $T/inv.err"
 tool endpoints put -c "$T/bridge.conf" --id down --account "$ACCOUNT_A" \
     --url "http://127.0.0.1:$PORT_healed/h" >/dev/null
-wait_until 10 grep -q '"msg":"endpoint updated","endpointId":"down"' "$T/bridge.err"
+wait_until 60 grep -q '"msg":"endpoint updated","endpointId":"down"' "$T/bridge.err"
 t0=$(date +%s%3N)
 dlq replay --endpoint down --yes --rate 2 >"$T/replay.txt" 2>"$T/replay.err"
 rc=$?

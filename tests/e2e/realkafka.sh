@@ -113,7 +113,7 @@ WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" endpoints put -c "$T/bridge.conf" --id added
 check "endpoints put: exit 0" test $? -eq 0
 id_added=$(uuid)
 event "$id_added" Subscribe "$ACCOUNT_D" >"$T/events-added"
-wait_until 10 sh -c "WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints list -c '$T/bridge.conf' 2>/dev/null | grep -q '^added '"
+wait_until 60 sh -c "WEBHOOK_BRIDGE_BROKERS=$BOOT '$BIN' endpoints list -c '$T/bridge.conf' 2>/dev/null | grep -q '^added '"
 produce "$T/events-added"
 check "the running bridge delivers to the endpoint put on the topic" \
     wait_until 20 jqe -s --arg id "$id_added" 'map(select(.webhookId == $id)) | map(.status) == [200]' "$T/added.out"
