@@ -159,7 +159,8 @@ static const struct conf_row conf_rows[] = {
              "checked by librdkafka when the file is loaded. The summary of check-config "
              "counts them without printing their values. Refused because the bridge owns "
              "them: bootstrap.servers, group.id (see kafka.brokers, kafka.group_id), "
-             "enable.auto.offset.store, enable.auto.commit, enable.idempotence, acks."},
+             "enable.auto.offset.store, enable.auto.commit, auto.offset.reset, enable.idempotence, "
+             "acks."},
     {.path = "kafka.create_topics",
      .type = CT_BOOL,
      .doc_default = "true when embedded, else false",
@@ -1446,6 +1447,9 @@ static const struct {
     {"group.id", "expected kafka.group_id instead"},
     {"enable.auto.offset.store", "false: offsets are stored only for resolved records"},
     {"enable.auto.commit", "true: the stored offsets are committed every second"},
+    {"auto.offset.reset", "earliest: a partition with no committed offset is read from its start; "
+                          "latest would skip the records parked or produced before its first "
+                          "assignment"},
     {"enable.idempotence", "true: parked and dead-lettered records are never duplicated"},
     {"acks", "all: parked and dead-lettered records must survive a broker loss"},
     {"request.required.acks", "all: parked and dead-lettered records must survive a broker loss"},
