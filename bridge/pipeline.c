@@ -162,13 +162,12 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
         return;
     }
     if (dl->outcome == OUTCOME_DEFERRED) {
-        /* The endpoint's circuit is open: park without an attempt, one
-         * interval from now, rather than hold a place in the budget. */
+        /* The endpoint's circuit is open: park without an attempt, at the
+         * next nominal slot of its schedule (the deferral uses this one),
+         * rather than hold a place in the budget. */
         metrics_inc(M_deliveries_deferred);
-        dl->deferrals++;
-        dl->due_ms = util_now_ms();
         struct schedule_decision d;
-        schedule_next(pl->conf, dl, &d);
+        dl->deferrals += schedule_deferred(pl->conf, dl, util_now_ms(), &d);
         if (d.action == SCHEDULE_PARK) {
             park(pl, dl, d.due_ms, d.interval_ms);
         } else if (!dl->last_chance) {

@@ -22,6 +22,13 @@ int64_t schedule_interval(const struct conf *conf, size_t n)
     return conf->retry.schedule_ms[i];
 }
 
+/* The slots of the delivery's window used so far: each one an attempt or a
+ * deferral.  dl->due_ms is the nominal time of the last of them. */
+static size_t slots_used(const struct delivery *dl)
+{
+    return delivery_attempt_count(dl) + (size_t)(dl->deferrals > 0 ? dl->deferrals : 0);
+}
+
 void schedule_next(const struct conf *conf, const struct delivery *dl,
                    struct schedule_decision *out)
 {
@@ -37,12 +44,12 @@ void schedule_next(const struct conf *conf, const struct delivery *dl,
         out->reason = "endpoint_gone";
         return;
     case OUTCOME_NONE:
-    case OUTCOME_DEFERRED: /* due_ms set to now by the caller: next one interval later */
+    case OUTCOME_DEFERRED:
     case OUTCOME_RETRY:
     default:
         break;
     }
-    int64_t interval = schedule_interval(conf, delivery_attempt_count(dl));
+    int64_t interval = schedule_interval(conf, slots_used(dl));
     int64_t due = dl->due_ms + interval;
     if (dl->retry_after_ms > due) {
         due = dl->retry_after_ms;
@@ -55,6 +62,38 @@ void schedule_next(const struct conf *conf, const struct delivery *dl,
     out->action = SCHEDULE_PARK;
     out->due_ms = due;
     out->interval_ms = interval;
+}
+
+int schedule_deferred(const struct conf *conf, const struct delivery *dl, int64_t now_ms,
+                      struct schedule_decision *out)
+{
+    int64_t start = dl->first_attempt_ms > 0 ? dl->first_attempt_ms : dl->due_ms;
+    int64_t end = start + conf->retry.window_ms;
+    size_t slot = slots_used(dl);
+    int64_t due = dl->due_ms;
+    int64_t interval = 0;
+    int passed = 0;
+    out->reason = NULL;
+    /* From the deferred slot to the next one still ahead.  Each step is at
+     * least 1 ms (conf.c: intervals are positive), and the loop stops at
+     * the window's end, so it ends. */
+    do {
+        slot++;
+        passed++;
+        interval = schedule_interval(conf, slot);
+        due += interval;
+    } while (due <= now_ms && due <= end);
+    if (due > end) {
+        out->action = SCHEDULE_DEAD;
+        out->reason = "retry_window_expired";
+        out->due_ms = 0;
+        out->interval_ms = 0;
+        return passed;
+    }
+    out->action = SCHEDULE_PARK;
+    out->due_ms = due;
+    out->interval_ms = interval;
+    return passed;
 }
 
 int64_t schedule_retry_after(const char *value, int64_t now_ms)

@@ -2,7 +2,8 @@
  * schedule: the retry rule of DESIGN section 5 as pure functions.  After
  * failure n the next attempt is due at due(n) + interval(n) (nominal due
  * times, so lateness never accumulates), interval(n) being the n-th entry of
- * retry.schedule with the last one repeating; a Retry-After pushes it later;
+ * retry.schedule with the last one repeating; n counts the slots used, each
+ * an attempt or a circuit-breaker deferral; a Retry-After pushes it later;
  * past first attempt + window the delivery is dead-lettered; 410 Gone is
  * dead-lettered at once.  Also names the delay topics.
  */
@@ -31,6 +32,14 @@ int64_t schedule_interval(const struct conf *conf, size_t n);
  * dl->due_ms = that attempt's nominal due time, dl->retry_after_ms). */
 void schedule_next(const struct conf *conf, const struct delivery *dl,
                    struct schedule_decision *out);
+
+/* What happens to dl, due at its slot dl->due_ms, when the circuit breaker
+ * defers it (no attempt): the deferral uses the slot, and the next attempt
+ * is due at the next nominal slot still after now_ms (slots already past
+ * are passed, not attempted in a burst), or it is dead past the window.
+ * Returns the number of slots passed (>= 1), for dl->deferrals. */
+int schedule_deferred(const struct conf *conf, const struct delivery *dl, int64_t now_ms,
+                      struct schedule_decision *out);
 
 /* A Retry-After header's value (RFC 9110 section 10.2.3: delay-seconds or
  * an HTTP-date) as the epoch ms it asks to wait until, read at now_ms.

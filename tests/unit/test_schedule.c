@@ -193,6 +193,89 @@ static void test_window_edge(void **state)
     delivery_destroy(dl);
 }
 
+/* ---- circuit-breaker deferrals ------------------------------------------ */
+
+/* Deferred at a slot (the circuit open, no attempt), or failed there: both
+ * use the slot, and the next one is the nominal one.  Schedule [5s, 10s,
+ * 20s], window 60s: slots at 0, 5, 15, 35, 55 s.  The delivery fails at 0,
+ * is deferred at 5 (handled 3 s late), fails at 15, 35 and 55, then is
+ * dead-lettered: all five slots of its window, as without the deferral.
+ * Before the fix a deferral restarted the schedule from the late instant
+ * (8 + 5 = 13 s), so every later slot moved and the window lost one. */
+static void test_deferral_keeps_nominal_slots(void **state)
+{
+    (void)state;
+    int64_t sched[] = {5 * SEC, 10 * SEC, 20 * SEC};
+    struct conf conf;
+    conf_setup(&conf, sched, 3, 60 * SEC);
+    struct delivery *dl = new_delivery();
+    struct schedule_decision d;
+
+    fail_attempt(&conf, dl, T0, OUTCOME_RETRY, 0, &d);
+    assert_int_equal(d.action, SCHEDULE_PARK);
+    assert_int_equal(d.due_ms, T0 + 5 * SEC);
+    dl->due_ms = d.due_ms;
+
+    dl->outcome = OUTCOME_DEFERRED;
+    int slots = schedule_deferred(&conf, dl, T0 + 8 * SEC, &d);
+    assert_int_equal(slots, 1);
+    assert_int_equal(d.action, SCHEDULE_PARK);
+    assert_int_equal(d.due_ms, T0 + 15 * SEC);
+    assert_int_equal(d.interval_ms, 10 * SEC);
+    dl->deferrals += slots;
+    dl->due_ms = d.due_ms;
+
+    static const int64_t next[] = {35 * SEC, 55 * SEC};
+    for (size_t i = 0; i < 2; i++) {
+        (void)delivery_add_attempt(dl, dl->due_ms + 2 * SEC, 31, 503, NULL);
+        dl->outcome = OUTCOME_RETRY;
+        schedule_next(&conf, dl, &d);
+        assert_int_equal(d.action, SCHEDULE_PARK);
+        assert_int_equal(d.due_ms, T0 + next[i]);
+        assert_int_equal(d.interval_ms, 20 * SEC);
+        dl->due_ms = d.due_ms;
+    }
+    (void)delivery_add_attempt(dl, dl->due_ms, 31, 503, NULL);
+    schedule_next(&conf, dl, &d);
+    assert_int_equal(d.action, SCHEDULE_DEAD);
+    assert_string_equal(d.reason, "retry_window_expired");
+    assert_int_equal(delivery_attempt_count(dl) + (size_t)dl->deferrals, 5);
+    delivery_destroy(dl);
+}
+
+/* A deferral handled so late that the next slots are past already moves on
+ * to the first slot still ahead (no burst of attempts due in the past),
+ * counting the slots it passed; past the window it is dead. */
+static void test_deferral_skips_past_slots(void **state)
+{
+    (void)state;
+    int64_t sched[] = {5 * SEC, 10 * SEC, 20 * SEC};
+    struct conf conf;
+    conf_setup(&conf, sched, 3, 60 * SEC);
+    struct delivery *dl = new_delivery();
+    struct schedule_decision d;
+
+    fail_attempt(&conf, dl, T0, OUTCOME_RETRY, 0, &d);
+    dl->due_ms = d.due_ms; /* slot 1, at 5 s */
+    dl->outcome = OUTCOME_DEFERRED;
+    int slots = schedule_deferred(&conf, dl, T0 + 17 * SEC, &d);
+    assert_int_equal(slots, 2); /* 15 s passed: 35 s */
+    assert_int_equal(d.action, SCHEDULE_PARK);
+    assert_int_equal(d.due_ms, T0 + 35 * SEC);
+    assert_int_equal(d.interval_ms, 20 * SEC);
+
+    /* At the slot itself (now == due): that one is taken, not skipped. */
+    slots = schedule_deferred(&conf, dl, T0 + 15 * SEC - 1, &d);
+    assert_int_equal(slots, 1);
+    assert_int_equal(d.due_ms, T0 + 15 * SEC);
+
+    slots = schedule_deferred(&conf, dl, T0 + 56 * SEC, &d);
+    assert_int_equal(d.action, SCHEDULE_DEAD);
+    assert_string_equal(d.reason, "retry_window_expired");
+    assert_true(slots >= 1);
+    delivery_destroy(dl);
+}
+
 /* ---- Retry-After -------------------------------------------------------- */
 
 static void test_retry_after_later(void **state)
@@ -554,6 +637,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_life_nominal),
+        cmocka_unit_test(test_deferral_keeps_nominal_slots),
+        cmocka_unit_test(test_deferral_skips_past_slots),
         cmocka_unit_test(test_multi_interval_life),
         cmocka_unit_test(test_schedule_interval),
         cmocka_unit_test(test_window_edge),
