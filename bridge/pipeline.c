@@ -128,6 +128,33 @@ static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *re
     deadletter_delivery(pl->producer, pl->conf, dl, reason, produced, ctx_new(pl, dl, 0));
 }
 
+struct pipeline_send {
+    struct pipeline *pl;
+    struct offsets_entry *entry;
+};
+
+void *pipeline_send_begin(struct pipeline *pl, struct offsets_entry *e)
+{
+    struct pipeline_send *s = xmalloc(sizeof(*s));
+    s->pl = pl;
+    s->entry = e;
+    atomic_fetch_add_explicit(&pl->in_flight, 1, memory_order_acq_rel);
+    return s;
+}
+
+void pipeline_send_done(void *send, enum producer_status status, const char *error)
+{
+    (void)error;
+    struct pipeline_send *s = send;
+    if (status == PRODUCER_DURABLE) {
+        offsets_release(s->entry);
+    } else {
+        offsets_abandon(s->entry);
+    }
+    atomic_fetch_sub_explicit(&s->pl->in_flight, 1, memory_order_acq_rel);
+    free(s);
+}
+
 void pipeline_dispatch(struct pipeline *pl, struct delivery *dl)
 {
     atomic_fetch_add_explicit(&pl->in_flight, 1, memory_order_acq_rel);

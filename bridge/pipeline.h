@@ -23,6 +23,8 @@ struct delivery;
 struct deliver;
 struct producer;
 struct registry;
+struct offsets_entry;
+enum producer_status;
 
 struct pipeline {
     const struct conf *conf;
@@ -50,6 +52,16 @@ void pipeline_park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int
 
 /* Dead-letters dl with reason; the pipeline owns dl from here. */
 void pipeline_dead_letter(struct pipeline *pl, struct delivery *dl, const char *reason);
+
+/* A record's own send to Kafka (the dead letter of a record that is not a
+ * delivery, a re-parked delay record), counted in in_flight like a
+ * delivery so that a flood of such records pauses consumption too.
+ * pipeline_send_begin counts it and returns the argument for
+ * pipeline_send_done, the producer_done_cb that releases the record's
+ * offsets entry e when Kafka has it (DURABLE), abandons it otherwise, and
+ * uncounts it.  Any thread. */
+void *pipeline_send_begin(struct pipeline *pl, struct offsets_entry *e);
+void pipeline_send_done(void *send, enum producer_status status, const char *error);
 
 /* The deliver_done_cb given to the workers. */
 void pipeline_attempt_done(struct delivery *dl, void *opaque);

@@ -86,17 +86,6 @@ static int64_t header_due(const rd_kafka_message_t *rkm)
     return *end == '\0' && v > 0 ? v : 0;
 }
 
-static void entry_done(void *arg, enum producer_status status, const char *error)
-{
-    (void)error;
-    struct offsets_entry *e = arg;
-    if (status == PRODUCER_DURABLE) {
-        offsets_release(e);
-    } else {
-        offsets_abandon(e);
-    }
-}
-
 /* Dead-letters a delay record that is not one we can act on. */
 static void dead_letter_raw(struct retry *r, const rd_kafka_message_t *rkm, struct offsets_entry *e,
                             const char *reason, const char *error)
@@ -104,7 +93,7 @@ static void dead_letter_raw(struct retry *r, const rd_kafka_message_t *rkm, stru
     struct pipeline *pl = r->pl;
     struct deadletter_source src = {rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset};
     deadletter_raw(pl->producer, pl->conf, reason, &src, rkm->key, rkm->key_len, rkm->payload,
-                   rkm->len, error, entry_done, e);
+                   rkm->len, error, pipeline_send_done, pipeline_send_begin(pl, e));
 }
 
 /* A re-park Kafka refused for good goes to the dead-letter topic: it keeps
@@ -112,7 +101,7 @@ static void dead_letter_raw(struct retry *r, const rd_kafka_message_t *rkm, stru
 struct repark_ctx {
     struct producer *producer; /* not the retry handler: it may be gone by the last reports */
     const struct conf *conf;
-    struct offsets_entry *entry;
+    void *send; /* pipeline_send_begin: the record's entry, counted in flight */
     struct deadletter_source src;
     char *topic;
     char *key;
@@ -127,9 +116,9 @@ static void reparked(void *arg, enum producer_status status, const char *error)
         deadletter_raw(c->producer, c->conf,
                        status == PRODUCER_TOO_LARGE ? "record_too_large" : "park_refused", &c->src,
                        c->key, strlen(c->key), c->value, c->len, error != NULL ? error : "refused",
-                       entry_done, c->entry);
+                       pipeline_send_done, c->send);
     } else {
-        entry_done(c->entry, status, error);
+        pipeline_send_done(c->send, status, error);
     }
     free(c->topic);
     free(c->key);
@@ -202,7 +191,7 @@ static void repark(struct retry *r, struct held *h)
     struct repark_ctx *c = xcalloc(1, sizeof(*c));
     c->producer = r->pl->producer;
     c->conf = r->pl->conf;
-    c->entry = h->entry;
+    c->send = pipeline_send_begin(r->pl, h->entry);
     c->topic = xstrdup(rd_kafka_topic_name(rkm->rkt));
     c->src = (struct deadletter_source){c->topic, rkm->partition, rkm->offset};
     c->key = rkm->key != NULL ? xstrndup(rkm->key, strnlen(rkm->key, rkm->key_len)) : xstrdup("");

@@ -20,17 +20,6 @@
 /* Most events match few endpoints; more are handled in a second pass. */
 #define ROUTE_STACK 64
 
-static void invalid_done(void *arg, enum producer_status status, const char *error)
-{
-    (void)error;
-    struct offsets_entry *e = arg;
-    if (status == PRODUCER_DURABLE) {
-        offsets_release(e);
-    } else {
-        offsets_abandon(e);
-    }
-}
-
 static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
 {
     struct pipeline *pl = arg;
@@ -46,7 +35,7 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
             offsets_track(consumer_offsets(c), topic, rkm->partition, rkm->offset, 1);
         struct deadletter_source src = {topic, rkm->partition, rkm->offset};
         deadletter_raw(pl->producer, pl->conf, "invalid_event", &src, rkm->key, rkm->key_len,
-                       rkm->payload, rkm->len, err, invalid_done, e);
+                       rkm->payload, rkm->len, err, pipeline_send_done, pipeline_send_begin(pl, e));
         rd_kafka_message_destroy(rkm);
         return;
     }
