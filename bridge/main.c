@@ -224,9 +224,6 @@ static int cmd_run(int argc, char **argv)
     } else {
         snprintf(bootstrap, sizeof(bootstrap), "%s", conf->kafka.brokers);
     }
-    if (conf->kafka.create_topics) {
-        creator = kafka_create_topics(conf, cluster, bootstrap);
-    }
 
     registry = registry_new();
     for (size_t i = 0; i < conf->n_endpoints; i++) {
@@ -263,6 +260,15 @@ static int cmd_run(int argc, char **argv)
     }
     admin_set_pipeline(admin, &pl);
 
+    /* The topics the bridge creates exist before the registry looks for
+     * the endpoints topic and before the delay consumer first matches its
+     * regex: created later, a delay topic would be seen only at the
+     * consumer's next metadata refresh (CreateTopics takes 15 s at most). */
+    if (conf->kafka.create_topics) {
+        creator = kafka_create_topics(conf, cluster, bootstrap);
+        kafka_creator_wait(creator);
+        creator = NULL;
+    }
     /* No event is consumed before the registry has read the endpoints
      * topic to its end: a fresh replica would drop events for endpoints it
      * has not read yet. */
@@ -300,11 +306,6 @@ static int cmd_run(int argc, char **argv)
     retry = retry_new(&pl);
     retry_handler(&h, retry);
     struct consumer_opts copts = {"delay", delay_group, regex, delay_extra};
-    /* The topics the bridge creates exist before the delay consumer first
-     * matches its regex: created later, they would be seen only at its next
-     * metadata refresh (CreateTopics takes 15 s at most). */
-    kafka_creator_wait(creator);
-    creator = NULL;
     /* On a real cluster a missing topic (not provisioned, or a creation
      * that failed) is the operator's to create (nothing auto-creates one:
      * kafka.c): say which, and fail /readyz, until they are there. */

@@ -25,7 +25,7 @@
 #include "registry.h"
 
 #define METADATA_TIMEOUT_MS 2000
-#define MISSING_RECHECK_MS 10000    /* a missing topic is looked for again */
+#define MISSING_RECHECK_MS 1000     /* a missing topic is looked for again */
 #define PARTITIONS_RECHECK_MS 30000 /* partitions added to the topic are picked up */
 
 struct regsync {
@@ -216,14 +216,17 @@ static void *reader_main(void *arg)
         if (now >= next_check) {
             int n = partition_count(rs);
             if (n == 0 && rs->n_parts == 0) {
+                /* Not caught up: a topic said missing may be one that
+                 * exists (a broker that has not learnt of it yet, a topic
+                 * being created), and every event consumed before its
+                 * endpoints are read would be dropped as unrouted. */
                 if (!rs->missing_said) {
-                    log_json(LVL_WARN,
-                             "endpoints topic does not exist: only the config file's endpoints "
-                             "are known until it does",
+                    log_json(LVL_ERROR,
+                             "endpoints topic not found: no event is consumed until it is there "
+                             "and read (create it with `webhook-bridge topics create`)",
                              json_pack("{s:s}", "topic", rs->conf->kafka.endpoints_topic));
                     rs->missing_said = 1;
                 }
-                set_caught_up(rs, "topic missing");
                 next_check = now + MISSING_RECHECK_MS;
             } else if (n < 0) {
                 next_check = now + 1000; /* not reachable yet: librdkafka logs why */

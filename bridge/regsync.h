@@ -10,8 +10,9 @@
  * regsync_caught_up() turns 1 once every partition has been read to the end
  * it had when reading began, which is what lets the daemon start consuming
  * events without dropping any for an endpoint it has not read yet.  A
- * missing topic counts as caught up (the config file's endpoints only) and
- * is watched for.
+ * topic the cluster says is missing does not count: it is looked for every
+ * second (a broker may answer UNKNOWN_TOPIC for a topic that exists, and
+ * events consumed meanwhile would be dropped as unrouted).
  *
  * Threads: regsync_start/stop on main; the reader runs on its own thread,
  * which owns the rd_kafka_t; registry updates go through the registry's
