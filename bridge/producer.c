@@ -2,7 +2,11 @@
  * producer: one rd_kafka_t producer (enable.idempotence=true), a poll thread
  * that serves its delivery reports, and a retry list for records Kafka
  * refused.  The message (struct pmsg) keeps the value and header strings so
- * a refused record can be produced again exactly as it was.
+ * a refused record can be produced again exactly as it was.  Nothing
+ * bounds the retry list here: every record the daemon produces is counted
+ * in the pipeline's in_flight until its report (pipeline.c), so the list
+ * holds at most delivery.max_in_flight records (plus one event's fan-out);
+ * e2e invalidflood checks that bound with Kafka refusing every Produce.
  *
  * Threads: producer_send from any thread (rd_kafka_producev is thread-safe);
  * the delivery-report callback and the retries run on the poll thread; the

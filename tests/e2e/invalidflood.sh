@@ -5,7 +5,8 @@
 # the bridge kept consuming invalid records and queueing their dead letters
 # without bound.  Here Kafka answers the bridge's Produce requests with
 # REQUEST_TIMED_OUT (retried) for a while: in_flight must reach the budget
-# (16) and stay there, consumption must stop short of the 200 records, and
+# (16) and stay there, the producer must hold no more records than that (its
+# retry list had no bound), consumption must stop short of the 200 records, and
 # once Produce works again every record must reach the dead-letter topic.
 . tests/e2e/lib.sh
 only_on mock "pushes Produce errors through rdkafka_mock.h"
@@ -35,10 +36,13 @@ check "the dead letters waiting for Kafka fill the in-flight budget (16)" \
 sleep 3
 consumed=$(metric webhook_bridge_events_consumed_total)
 inflight=$(metric webhook_bridge_in_flight)
-echo "while Produce fails: events_consumed_total=$consumed in_flight=$inflight"
+queue=$(metric webhook_bridge_producer_queue)
+echo "while Produce fails: events_consumed_total=$consumed in_flight=$inflight producer_queue=$queue"
 check "consumption stopped short of the 200 invalid records ($consumed consumed)" \
     [ "${consumed:-200}" -lt 200 ]
 check "in_flight stays within the budget ($inflight)" [ "${inflight:-99}" -le 16 ]
+check "the producer's queue and retry list hold at most the budget ($queue)" \
+    sh -c "[ ${queue:-0} -ge 1 ] && [ ${queue:-99} -le 16 ]"
 mock_cmd clear_errors 0
 check "every invalid record reaches the dead-letter topic once Produce works" \
     wait_until 120 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | jq -r 'select(.reason == \"invalid_event\") | .source.offset' | sort -u | wc -l) -eq 200 ]"
