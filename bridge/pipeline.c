@@ -103,6 +103,15 @@ static struct produced_ctx *ctx_new(struct pipeline *pl, struct delivery *dl, in
 static void park(struct pipeline *pl, struct delivery *dl, int64_t due_ms, int64_t interval_ms)
 {
     char topic[300], due[24];
+    if (due_ms <= util_now_ms()) {
+        /* Due already (an attempt slower than the interval, or made late):
+         * on its interval's topic it would wait behind records parked just
+         * before it, due up to a whole interval from now, and be late by
+         * that much again at every retry.  <prefix>-0s holds only records
+         * due by the time they were produced, so it is attempted at once,
+         * as its nominal schedule says. */
+        interval_ms = 0;
+    }
     schedule_topic_name(pl->conf->kafka.delay_prefix, interval_ms, topic, sizeof(topic));
     dl->due_ms = due_ms;
     dl->outcome = OUTCOME_NONE;
