@@ -74,6 +74,34 @@ static int check_missing_topics(const struct conf *conf, const char *bootstrap, 
     return 0;
 }
 
+/* The periodic check runs on a thread of its own: while Kafka is
+ * unreachable one check takes seconds (a metadata request, then a client
+ * torn down), which on the main loop would delay a SIGTERM by as much. */
+struct topics_watch {
+    const struct conf *conf;
+    const char *bootstrap;
+    struct admin *admin;
+    pthread_t thread;
+    atomic_int stop;
+};
+
+static void *topics_watch_main(void *arg)
+{
+    struct topics_watch *w = arg;
+    int64_t next = util_mono_ms() + TOPICS_CHECK_MS;
+    while (!atomic_load(&w->stop)) {
+        usleep(100 * 1000);
+        if (util_mono_ms() < next) {
+            continue;
+        }
+        if (!check_missing_topics(w->conf, w->bootstrap, w->admin)) {
+            break; /* all there: nothing removes them behind our back */
+        }
+        next = util_mono_ms() + TOPICS_CHECK_MS;
+    }
+    return NULL;
+}
+
 static void usage(FILE *fp);
 /* Parses "-c FILE" / "--config FILE" / "--help" for run and check-config. */
 static int parse_config_arg(int argc, char **argv, const char **path)
@@ -173,6 +201,8 @@ static int cmd_run(int argc, char **argv)
     struct pipeline pl;
     struct retry *retry = NULL;
     struct consumer *events = NULL, *delay = NULL;
+    struct topics_watch watch;
+    int watching = 0;
     char errstr[1024], bootstrap[512];
     int rc = parse_config_arg(argc, argv, &path);
     if (rc != 0) {
@@ -309,11 +339,12 @@ static int cmd_run(int argc, char **argv)
     /* On a real cluster a missing topic (not provisioned, or a creation
      * that failed) is the operator's to create (nothing auto-creates one:
      * kafka.c): say which, and fail /readyz, until they are there. */
-    int check_topics = !conf->kafka.embedded;
-    int64_t next_topics_check = 0;
-    if (check_topics) {
-        check_topics = check_missing_topics(conf, bootstrap, admin);
-        next_topics_check = util_mono_ms() + TOPICS_CHECK_MS;
+    if (!conf->kafka.embedded && check_missing_topics(conf, bootstrap, admin)) {
+        watch.conf = conf;
+        watch.bootstrap = bootstrap;
+        watch.admin = admin;
+        atomic_init(&watch.stop, 0);
+        watching = pthread_create(&watch.thread, NULL, topics_watch_main, &watch) == 0;
     }
     if (consumer_start(&delay, conf, bootstrap, &copts, &h, &pl, errstr, sizeof(errstr)) != 0) {
         log_error("delay consumer: %s", errstr);
@@ -343,10 +374,6 @@ static int cmd_run(int argc, char **argv)
             log_stats(&pl, "stats");
             next_stats += STATS_INTERVAL_MS;
         }
-        if (check_topics && util_mono_ms() >= next_topics_check) {
-            check_topics = check_missing_topics(conf, bootstrap, admin);
-            next_topics_check = util_mono_ms() + TOPICS_CHECK_MS;
-        }
     }
     rc = atomic_load(&kafka_fatal) ? 1 : 0;
 
@@ -358,6 +385,9 @@ out:
         admin_set_consumers(admin, NULL, NULL);
         admin_set_pipeline(admin, NULL);
         admin_set_registry(admin, NULL, NULL);
+    }
+    if (watching) {
+        atomic_store(&watch.stop, 1); /* joined at the end: a check under way goes on */
     }
     log_info("shutdown: stopping intake");
     consumer_stop(events);
@@ -398,6 +428,9 @@ out:
     registry_destroy(registry);
     pthread_mutex_destroy(&pl.parked_lock);
     netguard_destroy(guard);
+    if (watching) {
+        pthread_join(watch.thread, NULL);
+    }
     kafka_cluster_stop(cluster);
     admin_stop(admin);
     curl_global_cleanup();
