@@ -53,7 +53,10 @@ enum admission_verdict admission_decide(const struct admission_limits *lim,
         *reason = ADMISSION_SLOW;
         return ADMISSION_DEFER;
     }
-    if ((long)v->running + v->ahead >= v->share) {
+    /* Over its share, and its backlog would take slow_ms or more to drain:
+     * it cannot keep up. */
+    if (lim->slow_ms > 0 && (long)v->running + v->ahead >= v->share && v->answer_ms >= 0 &&
+        (int64_t)v->ahead * v->answer_ms >= lim->slow_ms * lim->cap) {
         *reason = ADMISSION_SHARE;
         return ADMISSION_DEFER;
     }
@@ -237,6 +240,10 @@ static void view_of(const struct admission *a, const struct admission_ep *ep, in
     v->failures = ep->failures;
     v->slow = admission_slow(a, ep);
     v->share = admission_share_of(&a->lim, a->count);
+    v->answer_ms = ep->answer_ms > ep->oldest_ms ? ep->answer_ms : ep->oldest_ms;
+    if (ep->answer_ms < 0 && ep->oldest_ms == 0) {
+        v->answer_ms = -1; /* nothing known yet */
+    }
 }
 
 enum admission_verdict admission_check(const struct admission *a, const struct admission_ep *ep,
@@ -322,11 +329,17 @@ void admission_scan_begin(struct admission *a)
     for (size_t i = 0; i < a->n_buckets; i++) {
         for (struct admission_ep *ep = a->buckets[i]; ep != NULL; ep = ep->next) {
             ep->overdue = 0;
+            ep->oldest_ms = 0;
         }
     }
 }
 
-void admission_overdue(struct admission_ep *ep)
+void admission_running(const struct admission *a, struct admission_ep *ep, int64_t age_ms)
 {
-    ep->overdue++;
+    if (age_ms > ep->oldest_ms) {
+        ep->oldest_ms = age_ms;
+    }
+    if (a->lim.slow_ms > 0 && age_ms > a->lim.slow_ms) {
+        ep->overdue++;
+    }
 }

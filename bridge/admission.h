@@ -9,10 +9,14 @@
  * - cap: at most this many attempts run at once (endpoint_max_in_flight).
  * - circuit breaker: after ADMISSION_BREAKER_FAILURES failed attempts in a
  *   row, one attempt at a time (the probe); the rest is deferred.
- * - share: running + waiting deliveries of one endpoint are at most
+ * - share: an endpoint that cannot keep up holds (running + waiting) at most
  *   max(cap, budget / endpoints known to the worker), budget being the
  *   worker's part of delivery.max_in_flight; beyond, a delivery is deferred.
- *   So one endpoint that cannot keep up never holds the whole budget.
+ *   "Cannot keep up": its backlog would take slow_ms or more to drain
+ *   (waiting x answer time / cap, the answer time being the larger of its
+ *   average and the age of its oldest running attempt).  A fast endpoint
+ *   over its share only for a moment (a burst, the noise of a saturated
+ *   drain) keeps waiting, so it is never parked for nothing.
  * - slow: an endpoint whose answers take longer than slow_ms (an EWMA of
  *   its attempts' durations, or an attempt still running past slow_ms) gets
  *   at most slow_cap attempts at once and nothing waits for it: the excess is
@@ -45,7 +49,8 @@ struct admission_limits {
     int cap;         /* attempts at once per endpoint, >= 1 */
     int budget;      /* the worker's part of max_in_flight; 0: no share rule */
     int slow_cap;    /* attempts at once to a slow endpoint, >= 1 */
-    int64_t slow_ms; /* answers slower than this mark an endpoint slow; 0: never */
+    int64_t slow_ms; /* answers slower than this mark an endpoint slow; 0: the
+                        share and slow rules are off (the breaker stays) */
 };
 
 /* One endpoint's state in one worker.  Worker thread only. */
@@ -58,6 +63,7 @@ struct admission_ep {
     int failures;               /* consecutive failed attempts (breaker) */
     int64_t answer_ms;          /* EWMA of attempt durations, -1 before the first */
     int overdue;                /* attempts running past slow_ms at the last scan */
+    int64_t oldest_ms;          /* age of its oldest running attempt at the last scan */
     struct delivery *wait_head; /* FIFO via dl->next */
     struct delivery *wait_tail;
 };
@@ -90,7 +96,8 @@ struct admission_view {
     int ahead;    /* deliveries waiting before this one */
     int failures; /* consecutive failures */
     bool slow;
-    int share; /* running + waiting allowed */
+    int share;         /* running + waiting allowed when it cannot keep up */
+    int64_t answer_ms; /* its answer time as estimated now, -1 unknown */
 };
 
 /* The verdict for one delivery; *reason says why it is deferred
@@ -148,10 +155,10 @@ struct delivery *admission_next(struct admission *a, struct admission_ep *ep,
  * breaker counts it).  running is decremented. */
 void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed);
 
-/* The scan of running attempts: admission_scan_begin clears every entry's
- * overdue count, then the worker calls admission_overdue for each attempt
- * running longer than lim.slow_ms. */
+/* The scan of running attempts: admission_scan_begin clears what the last
+ * scan found, then the worker calls admission_running for each attempt
+ * running now, with its age. */
 void admission_scan_begin(struct admission *a);
-void admission_overdue(struct admission_ep *ep);
+void admission_running(const struct admission *a, struct admission_ep *ep, int64_t age_ms);
 
 #endif

@@ -662,10 +662,10 @@ static void admit(struct worker *w, struct delivery *dl, struct delivery **done_
     admission_release(&w->adm, ep);
 }
 
-/* Marks the endpoints with an attempt running longer than slow_answer_ms
- * (at most every SCAN_INTERVAL_MS), and defers what waits for those: an
- * endpoint is known slow from its first slow answer on, not once a whole
- * slow answer has ended. */
+/* Tells admission the age of every running attempt (at most every
+ * SCAN_INTERVAL_MS), and defers what waits for the endpoints with one
+ * running longer than slow_answer_ms: an endpoint is known slow from its
+ * first slow answer on, not once a whole slow answer has ended. */
 static void scan_overdue(struct worker *w, struct delivery **done_head, struct delivery **done_tail)
 {
     int64_t slow_ms = w->d->lim.slow_ms;
@@ -676,9 +676,7 @@ static void scan_overdue(struct worker *w, struct delivery **done_head, struct d
     w->next_scan_ms = now + SCAN_INTERVAL_MS;
     admission_scan_begin(&w->adm);
     for (struct xfer *x = w->running; x != NULL; x = x->next) {
-        if (now - x->start_mono > slow_ms) {
-            admission_overdue(x->ep);
-        }
+        admission_running(&w->adm, x->ep, now - x->start_mono);
     }
     /* ep_pump may start transfers (added at the head of the list) and
      * never frees an endpoint that has one running, as x->ep has. */

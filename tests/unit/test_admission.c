@@ -21,12 +21,25 @@
 static const struct admission_limits lim = {
     .cap = 4, .budget = 100, .slow_cap = 1, .slow_ms = 5000};
 
+/* The verdict for an endpoint answering in answer_ms (-1: unknown). */
+static enum admission_verdict decide_t(int running, int ahead, int failures, bool slow, int share,
+                                       int64_t answer_ms, bool last_chance,
+                                       enum admission_reason *reason)
+{
+    struct admission_view v = {.running = running,
+                               .ahead = ahead,
+                               .failures = failures,
+                               .slow = slow,
+                               .share = share,
+                               .answer_ms = answer_ms};
+    return admission_decide(&lim, &v, last_chance, reason);
+}
+
+/* The same for an endpoint answering in 1 s: 20 waiting take 5 s. */
 static enum admission_verdict decide(int running, int ahead, int failures, bool slow, int share,
                                      bool last_chance, enum admission_reason *reason)
 {
-    struct admission_view v = {
-        .running = running, .ahead = ahead, .failures = failures, .slow = slow, .share = share};
-    return admission_decide(&lim, &v, last_chance, reason);
+    return decide_t(running, ahead, failures, slow, share, 1000, last_chance, reason);
 }
 
 /* A healthy endpoint: starts under its cap, waits in order, and is
@@ -49,6 +62,21 @@ static void test_decide_healthy(void **state)
     assert_int_equal(r, ADMISSION_SHARE);
     /* Without a budget there is no share. */
     assert_int_equal(decide(4, 100000, 0, false, INT_MAX, false, &r), ADMISSION_WAIT);
+    /* Over its share, an endpoint that drains its backlog in less than
+     * slow_ms (5 s: 46 waiting x 100 ms / cap 4 = 1.15 s) keeps waiting:
+     * a burst, not an endpoint that cannot keep up.  So does one whose
+     * answer time is not known yet. */
+    assert_int_equal(decide_t(4, 46, 0, false, 50, 100, false, &r), ADMISSION_WAIT);
+    assert_int_equal(decide_t(4, 46, 0, false, 50, -1, false, &r), ADMISSION_WAIT);
+    assert_int_equal(decide_t(4, 199, 0, false, 50, 100, false, &r), ADMISSION_WAIT);
+    assert_int_equal(decide_t(4, 200, 0, false, 50, 100, false, &r), ADMISSION_DEFER);
+    assert_int_equal(r, ADMISSION_SHARE);
+    /* The share rule is off with the slow threshold. */
+    struct admission_limits off = lim;
+    off.slow_ms = 0;
+    struct admission_view v = {
+        .running = 4, .ahead = 1000, .failures = 0, .slow = false, .share = 50, .answer_ms = 9000};
+    assert_int_equal(admission_decide(&off, &v, false, &r), ADMISSION_WAIT);
 }
 
 /* The breaker keeps its semantics: one probe, a last chance under the cap,
@@ -81,7 +109,8 @@ static void test_decide_slow(void **state)
     /* A slow cap above the cap does not raise it. */
     struct admission_limits wide = lim;
     wide.slow_cap = 10;
-    struct admission_view v = {.running = 4, .ahead = 0, .failures = 0, .slow = true, .share = 50};
+    struct admission_view v = {
+        .running = 4, .ahead = 0, .failures = 0, .slow = true, .share = 50, .answer_ms = 9000};
     assert_int_equal(admission_decide(&wide, &v, false, &r), ADMISSION_DEFER);
 }
 
@@ -148,11 +177,21 @@ static void test_state(void **state)
     ep->running++;
     assert_int_equal(admission_check(&a, ep, d1, &r), ADMISSION_WAIT);
     admission_wait(ep, d1);
-    /* A second endpoint halves the share: 4 / 2 = 2 = running + waiting. */
+    /* A second endpoint halves the share: 4 / 2 = 2 = running + waiting.
+     * While the answer time is unknown, over the share still waits... */
     struct admission_ep *other = admission_get(&a, "ep-2");
     assert_int_equal(a.count, 2);
+    assert_int_equal(admission_check(&a, ep, d3, &r), ADMISSION_WAIT);
+    /* ...but once the scan finds its attempt running for 0.6 s, one waiting
+     * is 0.6 s of backlog for a 1 s threshold, 2 would be 1.2 s: deferred. */
+    admission_scan_begin(&a);
+    admission_running(&a, ep, 600);
+    assert_false(admission_slow(&a, ep));
+    assert_int_equal(admission_check(&a, ep, d3, &r), ADMISSION_WAIT); /* 1 ahead */
+    ep->waiting++; /* as if another waited: 2 ahead */
     assert_int_equal(admission_check(&a, ep, d3, &r), ADMISSION_DEFER);
     assert_int_equal(r, ADMISSION_SHARE);
+    ep->waiting--;
     admission_release(&a, other); /* idle: forgotten */
     assert_int_equal(a.count, 1);
     assert_int_equal(admission_check(&a, ep, d2, &r), ADMISSION_WAIT);
@@ -166,7 +205,7 @@ static void test_state(void **state)
     /* The scan finds the attempt running past slow_ms: the waiting ones are
      * deferred, in order, but the last chance (d2) stays. */
     admission_scan_begin(&a);
-    admission_overdue(ep);
+    admission_running(&a, ep, 1001);
     assert_true(admission_slow(&a, ep));
     assert_ptr_equal(admission_next(&a, ep, &v, &r), d1);
     assert_int_equal(v, ADMISSION_DEFER);

@@ -962,43 +962,6 @@ static struct deliver *start_isolated(int ep_max, int budget, int64_t slow_ms)
     return d;
 }
 
-/* Share: with a budget of 6 and two endpoints known, one endpoint holds at
- * most 3 (running + waiting); the next is deferred at once, unattempted,
- * while the other endpoint is still served. */
-static void test_share(void **state)
-{
-    (void)state;
-    char slow_url[128], ok_url[128];
-    url_of(slow_url, sizeof(slow_url), "/slow");
-    url_of(ok_url, sizeof(ok_url), "/ok");
-    size_t blen = strlen(body_json);
-    struct deliver *d = start_isolated(2, 6, 0);
-
-    deliver_submit(d, make_dl(0, "share", "ep-s", slow_url, body_json, blen));
-    assert_int_equal(srv_wait_at_least(&srv.slow_started, 1), 0);
-    /* A second endpoint, known while ep-s runs: the share is 6 / 2 = 3. */
-    deliver_submit(d, make_dl(1, "share", "ep-o", slow_url, body_json, blen));
-    assert_int_equal(srv_wait_at_least(&srv.slow_started, 2), 0);
-    for (int i = 2; i < 5; i++) { /* 1 more runs (cap 2), 1 waits, 1 is beyond */
-        deliver_submit(d, make_dl(i, "share", "ep-s", slow_url, body_json, blen));
-    }
-    assert_int_equal(col_wait(1), 0);
-    assert_non_null(col.got[4]);
-    assert_int_equal(col.got[4]->outcome, OUTCOME_DEFERRED);
-    assert_int_equal(col.got[4]->n_attempts, 0);
-    /* The other endpoint is served meanwhile. */
-    deliver_submit(d, make_dl(5, "share", "ep-o", ok_url, body_json, blen));
-    assert_int_equal(col_wait(2), 0);
-    assert_non_null(col.got[5]);
-    assert_int_equal(col.got[5]->outcome, OUTCOME_SUCCESS);
-    assert_int_equal(col_wait(6), 0); /* the slow ones end 2xx, the waiting one too */
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(col.got[i]->outcome, OUTCOME_SUCCESS);
-    }
-    stop(d);
-    col_free();
-}
-
 /* Slow: an endpoint answering 2xx, but after 5 s (over the 1 s threshold),
  * is known slow once an attempt has run past 1 s: what waited for it is
  * deferred, then everything beyond its slow cap (1) at once; a delivery on
@@ -1119,7 +1082,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_circuit_breaker_last_chance),
-        cmocka_unit_test(test_share),
         cmocka_unit_test(test_slow_endpoint),
         cmocka_unit_test(test_bad_opts),
         cmocka_unit_test(test_stop_idle),
