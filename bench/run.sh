@@ -37,7 +37,7 @@
 # BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
 # BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
 # BENCH_RUNS ("throughput latency routing isolation", or any of them),
-# BENCH_ISOLATION_EVENTS (50000), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf
+# BENCH_ISOLATION_EVENTS (100000), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf
 # record -g on the bridge during the throughput runs; the figures of those
 # runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
 # BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
@@ -77,7 +77,7 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
 RUNS=${BENCH_RUNS:-throughput latency routing isolation}
-ISO_N=${BENCH_ISOLATION_EVENTS:-50000}
+ISO_N=${BENCH_ISOLATION_EVENTS:-100000}
 SLOW_MS=${BENCH_SLOW_MS:-9000}
 RESULTS=build/bench-results.md
 MOCK_PARTITION_BYTES=5242880 # rdkafka_mock.c: max_size of a partition's log
@@ -558,7 +558,9 @@ iso_drain() {
     D=$T/isolation-drain-$mode
     mkdir -p "$D"
     say "isolation, drain, $mode the slow endpoint: $ISO_N events preloaded"
-    start_cluster "$D" "$PARTS"
+    # Twice the partitions on the delay topics: the parked deliveries (the
+    # event and ~0.5 KiB more each) must fit the mock's ~5 MiB a partition.
+    start_cluster "$D" $((PARTS * 2))
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$ISO_N" \
         --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
@@ -584,6 +586,11 @@ iso_drain() {
     done
     curl -sf "http://$(admin_of "$D")/metrics" >"$D/metrics" || die "no /metrics from the bridge"
     ticks=$(cpu_ticks "$BPID")
+    mticks=$(cpu_ticks "$MOCK_PID")
+    for task in /proc/"$BPID"/task/*; do
+        printf '%s\t%s/%s\n' "$(cpu_ticks "${task#/proc/}")" "$(tr -d '\t' <"$task/comm")" \
+            "${task##*/}"
+    done | sort -rn >"$D/threads"
     stop_bridge "$D"
     stop "$MOCK_PID" 10
     awk '{ t[NR] = $1; d[NR] = $2 }
@@ -602,7 +609,10 @@ iso_drain() {
     isolated=$(sed -n 's/^webhook_bridge_deliveries_isolated_total{reason="\([a-z]*\)"} \(.*\)/\1 \2/p' "$D/metrics" |
         awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
     echo "  healthy endpoint: $d deliveries, steady rate (middle 80%) $r/s; bridge CPU" \
-        "$(awk -v t="$ticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us per event"
+        "$(awk -v t="$ticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us per event," \
+        "mock cluster $(awk -v t="$mticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us"
+    echo "  bridge CPU by thread (name/tid ticks of 1/$TICK s): $(head -6 "$D/threads" |
+        awk -F'\t' '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')"
     [ "$mode" = with ] &&
         echo "  slow endpoint: $(($(lines_of "$T/slow-receiver.out") - s0)) requests received; deferred to isolate it: $isolated"
     eval "ISO_RATE_$mode=$r"
@@ -680,8 +690,8 @@ ISO_RATE_without='' ISO_RATE_with='' ISO_TPUT_without='' ISO_TPUT_with=''
 ISO_P50_without='' ISO_P50_with='' ISO_P99_without='' ISO_P99_with=''
 case " $RUNS " in *" isolation "*)
     slow_receiver
-    for mode in without with; do iso_drain $mode; done
-    for mode in without with; do iso_rate $mode; done
+    for mode in ${BENCH_ISOLATION_MODES:-without with}; do iso_drain $mode; done
+    for mode in ${BENCH_ISOLATION_MODES:-without with}; do iso_rate $mode; done
     stop "$SLOW_PID" 10
     ;;
 esac

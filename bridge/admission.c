@@ -19,9 +19,11 @@
 
 #define MAP_MIN 16 /* smallest bucket array */
 /* Weight of the newest attempt in the answer-time EWMA: 1/EWMA_WEIGHT.
- * With 4, an endpoint answering in 9 s after answering in 50 ms counts as
- * slow (5 s) after 3 answers, and one back to 50 ms is fast after about 3. */
-#define EWMA_WEIGHT 4
+ * With 8, a few outliers among fast answers (a saturated machine) barely
+ * move it; an endpoint answering 9 s after 50 ms averages over 5 s after 7
+ * answers (the scan of running attempts marks it slow long before), and
+ * one back from 9 s to 50 ms is under 5 s after 5. */
+#define EWMA_WEIGHT 8
 
 /* ---- the policy (pure) ------------------------------------------------ */
 
@@ -53,12 +55,19 @@ enum admission_verdict admission_decide(const struct admission_limits *lim,
         *reason = ADMISSION_SLOW;
         return ADMISSION_DEFER;
     }
-    /* Over its share, and its backlog would take slow_ms or more to drain:
-     * it cannot keep up. */
-    if (lim->slow_ms > 0 && (long)v->running + v->ahead >= v->share && v->answer_ms >= 0 &&
-        (int64_t)v->ahead * v->answer_ms >= lim->slow_ms * lim->cap) {
-        *reason = ADMISSION_SHARE;
-        return ADMISSION_DEFER;
+    /* Its backlog (waiting x answer time / cap: how long the newest would
+     * wait) bounds what it holds: at most what it starts within slow_ms,
+     * and once that backlog is half of slow_ms, at most its fair part of
+     * the budget.  A fast endpoint's backlog stays far below, however
+     * many wait: a burst, or the noise of a saturated drain, is never
+     * parked for nothing. */
+    if (lim->slow_ms > 0 && v->answer_ms >= 0) {
+        int64_t backlog = (int64_t)v->ahead * v->answer_ms;
+        int64_t whole = lim->slow_ms * lim->cap;
+        if (backlog >= whole || (backlog >= whole / 2 && (long)v->running + v->ahead >= v->share)) {
+            *reason = ADMISSION_SHARE;
+            return ADMISSION_DEFER;
+        }
     }
     return ADMISSION_WAIT;
 }
@@ -240,9 +249,14 @@ static void view_of(const struct admission *a, const struct admission_ep *ep, in
     v->failures = ep->failures;
     v->slow = admission_slow(a, ep);
     v->share = admission_share_of(&a->lim, a->count);
-    v->answer_ms = ep->answer_ms > ep->oldest_ms ? ep->answer_ms : ep->oldest_ms;
-    if (ep->answer_ms < 0 && ep->oldest_ms == 0) {
-        v->answer_ms = -1; /* nothing known yet */
+    /* The average of its answers; before the first one, the age of its
+     * oldest running attempt (a lower bound), else unknown.  Not the age
+     * once answers are known: one stuck attempt among many fast ones would
+     * make a fast endpoint look like one that cannot keep up. */
+    if (ep->answer_ms >= 0) {
+        v->answer_ms = ep->answer_ms;
+    } else {
+        v->answer_ms = ep->oldest_ms > 0 ? ep->oldest_ms : -1;
     }
 }
 

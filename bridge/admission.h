@@ -9,14 +9,14 @@
  * - cap: at most this many attempts run at once (endpoint_max_in_flight).
  * - circuit breaker: after ADMISSION_BREAKER_FAILURES failed attempts in a
  *   row, one attempt at a time (the probe); the rest is deferred.
- * - share: an endpoint that cannot keep up holds (running + waiting) at most
- *   max(cap, budget / endpoints known to the worker), budget being the
- *   worker's part of delivery.max_in_flight; beyond, a delivery is deferred.
- *   "Cannot keep up": its backlog would take slow_ms or more to drain
- *   (waiting x answer time / cap, the answer time being the larger of its
- *   average and the age of its oldest running attempt).  A fast endpoint
- *   over its share only for a moment (a burst, the noise of a saturated
- *   drain) keeps waiting, so it is never parked for nothing.
+ * - share: an endpoint's backlog (waiting x answer time / cap: how long the
+ *   newest would wait; the answer time is the average of its answers, or
+ *   before the first one the age of its oldest running attempt) is at most
+ *   slow_ms, and once it is half of that, the endpoint holds (running +
+ *   waiting) at most max(cap, budget / endpoints known to the worker),
+ *   budget being the worker's part of delivery.max_in_flight.  Beyond, a
+ *   delivery is deferred.  A fast endpoint's backlog stays far below, so a
+ *   burst, or the noise of a saturated drain, is never parked for nothing.
  * - slow: an endpoint whose answers take longer than slow_ms (an EWMA of
  *   its attempts' durations, or an attempt still running past slow_ms) gets
  *   at most slow_cap attempts at once and nothing waits for it: the excess is

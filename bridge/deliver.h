@@ -3,7 +3,8 @@
  * libcurl multi handle and drives many concurrent POSTs on it (keep-alive
  * connection reuse, HTTP/2 where offered), never one blocking request per
  * thread.  Deliveries arrive through each worker's queue (any thread may
- * submit; an eventfd wakes the worker) and are spread round-robin.
+ * submit; an eventfd wakes the worker) and are spread evenly over the
+ * workers, in a scrambled order that no pattern of the callers follows.
  * Each worker caps its own in-flight transfers per endpoint at
  * ceil(endpoint_max_in_flight / workers); the rest wait in that worker, in
  * order, within the endpoint's share of the budget.  Whether a delivery
