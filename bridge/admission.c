@@ -331,6 +331,40 @@ struct delivery *admission_next(struct admission *a, struct admission_ep *ep,
     return NULL;
 }
 
+/* 1 when a delivery with ahead deliveries before it may stay waiting. */
+static bool may_wait(const struct admission *a, const struct admission_ep *ep, int ahead)
+{
+    struct admission_view v;
+    enum admission_reason reason;
+    view_of(a, ep, ahead, &v);
+    /* Decided as for a plain delivery: the share binds a last chance too. */
+    return admission_decide(&a->lim, &v, false, &reason) != ADMISSION_DEFER;
+}
+
+struct delivery *admission_shed(struct admission *a, struct admission_ep *ep)
+{
+    if (ep->wait_head == NULL || admission_slow(a, ep) || admission_circuit_open(ep) ||
+        may_wait(a, ep, ep->waiting - 1)) {
+        return NULL; /* the newest may stay, so may all (the rule grows with ahead) */
+    }
+    struct delivery *prev = NULL;
+    struct delivery *dl = ep->wait_head;
+    int kept = 0;
+    while (dl != NULL && may_wait(a, ep, kept)) {
+        prev = dl;
+        dl = dl->next;
+        kept++;
+    }
+    if (prev != NULL) {
+        prev->next = NULL;
+    } else {
+        ep->wait_head = NULL;
+    }
+    ep->wait_tail = prev;
+    ep->waiting = kept;
+    return dl;
+}
+
 void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed)
 {
     ep->failures = failed ? ep->failures + 1 : 0;

@@ -151,6 +151,13 @@ struct delivery *admission_take(struct admission_ep *ep);
 struct delivery *admission_next(struct admission *a, struct admission_ep *ep,
                                 enum admission_verdict *verdict, enum admission_reason *reason);
 
+/* Cuts from ep's FIFO the newest deliveries beyond what the share rule
+ * lets it hold now (its answer time may have become known since they came)
+ * and returns them, oldest first, as a list via dl->next: the caller defers
+ * them (ADMISSION_SHARE).  NULL when nothing is beyond, and for a slow
+ * endpoint (admission_next defers its waiting deliveries). */
+struct delivery *admission_shed(struct admission *a, struct admission_ep *ep);
+
 /* An attempt of ep ended after duration_ms; failed: it is retried (the
  * breaker counts it).  running is decremented. */
 void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed);

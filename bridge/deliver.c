@@ -663,9 +663,12 @@ static void admit(struct worker *w, struct delivery *dl, struct delivery **done_
 }
 
 /* Tells admission the age of every running attempt (at most every
- * SCAN_INTERVAL_MS), and defers what waits for the endpoints with one
- * running longer than slow_answer_ms: an endpoint is known slow from its
- * first slow answer on, not once a whole slow answer has ended. */
+ * SCAN_INTERVAL_MS), then defers what waits beyond an endpoint's share and
+ * what waits for the endpoints with one running longer than
+ * slow_answer_ms: an endpoint is known slow from its first slow answer on,
+ * not once a whole slow answer has ended, and its backlog is bounded before
+ * its first answer, even when no delivery comes for it any more (the
+ * budget full, the consumer paused). */
 static void scan_overdue(struct worker *w, struct delivery **done_head, struct delivery **done_tail)
 {
     int64_t slow_ms = w->d->lim.slow_ms;
@@ -678,10 +681,19 @@ static void scan_overdue(struct worker *w, struct delivery **done_head, struct d
     for (struct xfer *x = w->running; x != NULL; x = x->next) {
         admission_running(&w->adm, x->ep, now - x->start_mono);
     }
-    /* ep_pump may start transfers (added at the head of the list) and
-     * never frees an endpoint that has one running, as x->ep has. */
+    /* What waits beyond the share now that the answer times are known
+     * better is deferred (the newest first: the older keep their places),
+     * and what waits for a slow endpoint.  ep_pump may start transfers
+     * (added at the head of the list) and never frees an endpoint that has
+     * one running, as x->ep has. */
     for (struct xfer *x = w->running; x != NULL;) {
         struct xfer *next = x->next;
+        struct delivery *excess = admission_shed(&w->adm, x->ep);
+        while (excess != NULL) {
+            struct delivery *dl = excess;
+            excess = dl->next;
+            defer(dl, ADMISSION_SHARE, done_head, done_tail);
+        }
         if (x->ep->overdue > 0 && x->ep->wait_head != NULL) {
             ep_pump(w, x->ep, done_head, done_tail);
         }

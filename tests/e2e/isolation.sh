@@ -5,10 +5,11 @@
 # consumer pauses, and the healthy endpoint gets about 8 events per 9 s
 # (the slow endpoint's cap per answer time): 100 events would take ~2 min.
 # With isolation (the defaults: delivery.slow_answer = 5s,
-# delivery.slow_max_in_flight = 2) the slow endpoint is known slow once an
-# attempt has run for 5 s: what waits for it, and what comes for it beyond
-# 2 at once, is parked unattempted on the delay topic, and the healthy
-# endpoint gets its events within a minute.  Nothing is lost for the slow
+# delivery.slow_max_in_flight = 2) what waits for the slow endpoint beyond
+# its share of the budget is parked unattempted on the delay topic once its
+# attempts have run long enough to tell, and all of it once an attempt has
+# run for 5 s (it is slow: 2 at once, nothing waits); the healthy endpoint
+# gets its events within a minute.  Nothing is lost for the slow
 # endpoint: each of its deliveries was attempted or parked.
 . tests/e2e/lib.sh
 
@@ -41,12 +42,15 @@ isolated() {
         sed -n "s/^webhook_bridge_deliveries_isolated_total{reason=\"$1\"} //p"
 }
 
-# First 100 events: the slow endpoint's first 8 attempts run for 9 s, the
-# rest of its deliveries wait until it is known slow.
+# First 100 events: the slow endpoint's first 8 attempts run for 9 s; its
+# waiting deliveries fill the budget, until the age of its running attempts
+# shows a backlog it cannot drain (the share), then it is known slow.
 batch "$T/events1" 100
 produce "$T/events1"
 check "the healthy endpoint got the first 100 events within 60 s while the other answers in 9 s" \
     wait_until 60 sh -c "[ \$(jq -r 'select(.status == 200) | .webhookId' $T/ok.out | sort -u | wc -l) -eq 100 ]"
+check "beyond its share of the budget (20 of 40), what waited for it was parked once its attempts had run long enough to tell" \
+    wait_until 60 sh -c "[ \"\$(curl -sf http://$ADMIN/metrics | sed -n 's/^webhook_bridge_deliveries_isolated_total{reason=\"share\"} //p')\" -gt 0 ]"
 check "the slow endpoint was marked slow (attempts running past 5 s): what waited for it was parked" \
     wait_until 60 sh -c "[ \"\$(curl -sf http://$ADMIN/metrics | sed -n 's/^webhook_bridge_deliveries_isolated_total{reason=\"slow\"} //p')\" -gt 0 ]"
 

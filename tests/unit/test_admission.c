@@ -266,6 +266,56 @@ static void test_state(void **state)
     delivery_destroy(d4);
 }
 
+/* The scan sheds what waits beyond the share once the answer time is
+ * known better, the newest first, even if nothing new comes. */
+static void test_shed(void **state)
+{
+    (void)state;
+    struct admission_limits l = {.cap = 1, .budget = 4, .slow_cap = 1, .slow_ms = 1000};
+    struct admission a;
+    enum admission_reason r;
+    admission_init(&a, &l);
+    struct admission_ep *ep = admission_get(&a, "ep-1");
+    ep->running = 1;
+    struct delivery *d[4];
+    for (int i = 0; i < 4; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "e%d", i);
+        d[i] = dl_new(id, 0);
+        assert_int_equal(admission_check(&a, ep, d[i], &r), ADMISSION_WAIT); /* unknown */
+        admission_wait(ep, d[i]);
+    }
+    assert_null(admission_shed(&a, ep));
+    /* 0.3 s: the 4th has 0.9 s of backlog, past half of 1 s, at the share. */
+    admission_scan_begin(&a);
+    admission_running(&a, ep, 300);
+    struct delivery *cut = admission_shed(&a, ep);
+    assert_ptr_equal(cut, d[3]);
+    assert_null(cut->next);
+    assert_int_equal(ep->waiting, 3);
+    assert_ptr_equal(ep->wait_tail, d[2]);
+    assert_null(admission_shed(&a, ep));
+    /* 0.6 s: the 3rd has 1.2 s of backlog, past the whole 1 s. */
+    admission_scan_begin(&a);
+    admission_running(&a, ep, 600);
+    cut = admission_shed(&a, ep);
+    assert_ptr_equal(cut, d[2]);
+    assert_int_equal(ep->waiting, 2);
+    assert_ptr_equal(ep->wait_tail, d[1]);
+    assert_null(d[1]->next);
+    /* Slow: admission_next defers its waiting, not the shed. */
+    admission_scan_begin(&a);
+    admission_running(&a, ep, 1001);
+    assert_null(admission_shed(&a, ep));
+    while (admission_take(ep) != NULL) {
+    }
+    ep->running = 0;
+    admission_deinit(&a);
+    for (int i = 0; i < 4; i++) {
+        delivery_destroy(d[i]);
+    }
+}
+
 /* The map grows and shrinks with the endpoints known. */
 static void test_many_endpoints(void **state)
 {
@@ -296,7 +346,7 @@ int main(void)
         cmocka_unit_test(test_decide_healthy), cmocka_unit_test(test_decide_circuit),
         cmocka_unit_test(test_decide_slow),    cmocka_unit_test(test_share_of),
         cmocka_unit_test(test_ewma),           cmocka_unit_test(test_state),
-        cmocka_unit_test(test_many_endpoints),
+        cmocka_unit_test(test_shed),           cmocka_unit_test(test_many_endpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
