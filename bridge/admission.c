@@ -24,6 +24,12 @@
  * answers (the scan of running attempts marks it slow long before), and
  * one back from 9 s to 50 ms is under 5 s after 5. */
 #define EWMA_WEIGHT 8
+/* The share rule binds only an endpoint answering in slow_ms / SHARE_FLOOR
+ * or more (500 ms by default).  Below, it is fast, whatever the backlog
+ * looks like: on a saturated machine a fast endpoint's attempts are timed
+ * with the worker's whole loop turn in them (tens of ms), and its backlog
+ * drains at the speed of the CPU, not of its answers. */
+#define SHARE_FLOOR 10
 
 /* ---- the policy (pure) ------------------------------------------------ */
 
@@ -58,10 +64,10 @@ enum admission_verdict admission_decide(const struct admission_limits *lim,
     /* Its backlog (waiting x answer time / cap: how long the newest would
      * wait) bounds what it holds: at most what it starts within slow_ms,
      * and once that backlog is half of slow_ms, at most its fair part of
-     * the budget.  A fast endpoint's backlog stays far below, however
-     * many wait: a burst, or the noise of a saturated drain, is never
-     * parked for nothing. */
-    if (lim->slow_ms > 0 && v->answer_ms >= 0) {
+     * the budget.  A fast endpoint (answers under slow_ms / SHARE_FLOOR)
+     * is never bound: a burst, or the noise of a saturated drain, is
+     * never parked for nothing. */
+    if (lim->slow_ms > 0 && v->answer_ms >= 0 && v->answer_ms * SHARE_FLOOR >= lim->slow_ms) {
         int64_t backlog = (int64_t)v->ahead * v->answer_ms;
         int64_t whole = lim->slow_ms * lim->cap;
         if (backlog >= whole || (backlog >= whole / 2 && (long)v->running + v->ahead >= v->share)) {
