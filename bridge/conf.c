@@ -216,8 +216,9 @@ static const struct conf_row conf_rows[] = {
              "attempts, or one attempt still running past it) is slow, even when it answers "
              "2xx: it gets delivery.slow_max_in_flight requests at once and nothing waits for "
              "it; the rest is parked unattempted on the delay topic rather than held in "
-             "delivery.max_in_flight. An endpoint that cannot keep up (its backlog would take "
-             "this long to drain) also holds at most its share of delivery.max_in_flight. "
+             "delivery.max_in_flight. An endpoint answering in a tenth of this or more whose "
+             "backlog would take this long to drain (half of it, once over its share of "
+             "delivery.max_in_flight) has the excess parked the same way. "
              "\"0s\" turns both rules off (the circuit breaker stays), and so does, in "
              "effect, a value at or above delivery.timeout."},
     {.path = "delivery.slow_max_in_flight",
