@@ -16,13 +16,28 @@
 #   latency     a fresh cluster and bridge, idle, then loadgen at 1,000
 #               events/s for 10 s; p50/p99 of delivery_latency (Kafka
 #               timestamp to 2xx) from the bridge's "final stats" line.
+#   isolation   issue 9: one endpoint that answers 2xx but after 9 s
+#               (webhook-bridge receive --delay 9000) takes half the
+#               deliveries, beside a healthy one (nginx).  Each of two runs
+#               is done without the slow endpoint, then with it, on a fresh
+#               cluster and bridge: the drain of BENCH_ISOLATION_EVENTS
+#               preloaded events (the healthy endpoint's steady rate, as
+#               above), and RATE events/s for LAT_SECS s (the healthy
+#               endpoint's deliveries/s over the run and its latency).  The
+#               healthy endpoint's latency quantiles come from the bridge's
+#               delivery_latency buckets up to 5 s (/metrics, scraped before
+#               SIGTERM): the slow endpoint's first attempts answered 2xx
+#               take 9 s and more, so they sit above; how many is printed.
+#               Targets: p99 within 2x of the run without the slow
+#               endpoint, deliveries/s within 10%.
 # Everything listens on 127.0.0.1; logs stay in the directory printed first.
 #
 # Knobs (environment): BENCH_EVENTS (N, 150000), BENCH_PARTITIONS (24),
 # BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
 # BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
 # BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
-# BENCH_RUNS ("throughput latency routing", or any of them), BENCH_PERF=1 (perf
+# BENCH_RUNS ("throughput latency routing isolation", or any of them),
+# BENCH_ISOLATION_EVENTS (100000), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf
 # record -g on the bridge during the throughput runs; the figures of those
 # runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
 # BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
@@ -61,7 +76,9 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # The attempts log (one Kafka record per attempt): on, as by default, or off
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
-RUNS=${BENCH_RUNS:-throughput latency routing}
+RUNS=${BENCH_RUNS:-throughput latency routing isolation}
+ISO_N=${BENCH_ISOLATION_EVENTS:-100000}
+SLOW_MS=${BENCH_SLOW_MS:-9000}
 RESULTS=build/bench-results.md
 MOCK_PARTITION_BYTES=5242880 # rdkafka_mock.c: max_size of a partition's log
 TARGET_RATE=40000
@@ -164,7 +181,7 @@ fi
 for c in curl jq awk od; do
     command -v $c >/dev/null || die "$c is missing"
 done
-case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS" in
+case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS" in
 *[!0-9]*) die "BENCH_* sizes must be plain integers" ;;
 esac
 TICK=$(getconf CLK_TCK)
@@ -244,12 +261,13 @@ nginx_ticks() {
 
 # ---- one run's pieces ----------------------------------------------------
 
-# start_cluster DIR: a fresh mock cluster with the bridge's topics; sets BOOT.
+# start_cluster DIR [DELAY-PARTITIONS]: a fresh mock cluster with the
+# bridge's topics (the delay topics with 1 partition unless told); sets BOOT.
 start_cluster() {
     "$HELPERS/mockkafka" --brokers 1 --topic "subscription-events:$PARTS" \
         --topic webhook-endpoints:1 --topic "webhook-dead-letter:$PARTS" \
-        --topic "webhook-attempts:$PARTS" --topic webhook-delay-0s:1 \
-        --topic webhook-delay-5m:1 --wait </dev/null >"$1/mockkafka.out" 2>"$1/mockkafka.err" &
+        --topic "webhook-attempts:$PARTS" --topic "webhook-delay-0s:${2:-1}" \
+        --topic "webhook-delay-5m:${2:-1}" --wait </dev/null >"$1/mockkafka.out" 2>"$1/mockkafka.err" &
     MOCK_PID=$!
     PIDS="$PIDS $MOCK_PID"
     wait_until 15 grep -q '^bootstrap=' "$1/mockkafka.out" ||
@@ -281,6 +299,10 @@ write_conf() {
                 $j "$NPORT" $j
             j=$((j + 1))
         done
+        # The isolation runs' slow endpoint, when SLOW_PORT is set.
+        [ -n "${SLOW_PORT:-}" ] &&
+            printf ',\n  { id = "bench-slow"; account_id = "*"; url = "http://127.0.0.1:%s/hook/slow"; }' \
+                "$SLOW_PORT"
         echo
         echo ");"
     } >"$f"
@@ -491,6 +513,166 @@ latency() {
     eval "P50_$k=$p50 P99_$k=$p99 MAX_$k=$max"
 }
 
+# ---- isolation (issue 9) ------------------------------------------------
+
+# admin_of DIR: the bridge's admin address, from its ready line.
+admin_of() {
+    grep '"msg":"ready"' "$1/bridge.log" | tail -1 | sed -n 's/.*"admin":"\([^"]*\)".*/\1/p'
+}
+
+# healthy_quantiles METRICS-FILE: "p50 p99 n above" of delivery_latency
+# over its buckets up to 5 s (n observations), interpolated within a bucket
+# as metrics.c does; "above" counts the observations over 5 s.
+healthy_quantiles() {
+    sed -n 's/^webhook_bridge_delivery_latency_seconds_bucket{le="\([^"]*\)"} \([0-9.e+]*\)$/\1 \2/p' "$1" |
+        awk '{ le = $1 == "+Inf" ? -1 : $1 * 1000; cum = $2 + 0
+               if (le >= 0 && le <= 5000) { n++; hi[n] = le; c[n] = cum - prev; prev = cum; total = cum }
+               if (le < 0) all = cum }
+             function q(x,   r, seen, i, lo) {
+                 r = x * total; seen = 0; lo = 0
+                 for (i = 1; i <= n; i++) {
+                     if (c[i] > 0 && seen + c[i] >= r) return lo + (hi[i] - lo) * (r - seen) / c[i]
+                     seen += c[i]; lo = hi[i]
+                 }
+                 return -1
+             }
+             END { printf "%.1f %.1f %d %d\n", q(0.5), q(0.99), total, all - total }'
+}
+
+# slow_receiver: webhook-bridge receive answering 200 after SLOW_MS to every
+# POST, a thread per connection; sets SLOW_RPORT.
+slow_receiver() {
+    rm -f "$T/slow.port"
+    "$BIN" receive --listen 127.0.0.1:0 --port-file "$T/slow.port" --delay "$SLOW_MS" \
+        >"$T/slow-receiver.out" 2>"$T/slow-receiver.err" &
+    SLOW_PID=$!
+    PIDS="$PIDS $SLOW_PID"
+    wait_until 10 test -s "$T/slow.port" || die "the slow receiver did not start (see $T/slow-receiver.err)"
+    SLOW_RPORT=$(cat "$T/slow.port")
+}
+
+# iso_drain MODE (without|with): sets ISO_RATE_<MODE> (the healthy
+# endpoint's steady deliveries/s draining ISO_N preloaded events).
+iso_drain() {
+    mode=$1
+    D=$T/isolation-drain-$mode
+    mkdir -p "$D"
+    say "isolation, drain, $mode the slow endpoint: $ISO_N events preloaded"
+    # Twice the partitions on the delay topics: the parked deliveries (the
+    # event and ~0.5 KiB more each) must fit the mock's ~5 MiB a partition.
+    start_cluster "$D" $((PARTS * 2))
+    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$ISO_N" \
+        --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
+    SLOW_PORT=""
+    [ "$mode" = with ] && SLOW_PORT=$SLOW_RPORT
+    write_conf "$D/bridge.conf" 1
+    s0=$(lines_of "$T/slow-receiver.out")
+    status || die "nginx /status failed"
+    r0=$REQS
+    polls=0
+    start_bridge "$D"
+    : >"$D/samples"
+    limit=$(($(date +%s) + 120 + ISO_N / 1000))
+    while :; do
+        status || die "nginx /status failed during the run"
+        polls=$((polls + 1))
+        d=$((REQS - r0 - polls))
+        echo "$(now) $d" >>"$D/samples"
+        [ "$d" -ge "$ISO_N" ] && break
+        alive "$BPID" || die "the bridge died during the run (see $D/bridge.log)"
+        [ "$(date +%s)" -lt "$limit" ] || die "only $d of $ISO_N healthy deliveries after the time limit"
+        sleep 0.2
+    done
+    curl -sf "http://$(admin_of "$D")/metrics" >"$D/metrics" || die "no /metrics from the bridge"
+    ticks=$(cpu_ticks "$BPID")
+    mticks=$(cpu_ticks "$MOCK_PID")
+    for task in /proc/"$BPID"/task/*; do
+        printf '%s\t%s/%s\n' "$(cpu_ticks "${task#/proc/}")" "$(tr -d '\t' <"$task/comm")" \
+            "${task##*/}"
+    done | sort -rn >"$D/threads"
+    stop_bridge "$D"
+    stop "$MOCK_PID" 10
+    awk '{ t[NR] = $1; d[NR] = $2 }
+        END {
+            for (i = 1; i <= NR && d[i] == 0; i++) ;
+            s = i; e = NR; dur = t[e] - t[s]
+            if (dur <= 0) { print 0; exit }
+            a = t[s] + 0.1 * dur; b = t[e] - 0.1 * dur
+            printf "%.0f\n", (at(b) - at(a)) / (b - a)
+        }
+        function at(x,   i) {
+            for (i = s; i < e && t[i + 1] < x; i++) ;
+            return d[i] + (d[i + 1] - d[i]) * (x - t[i]) / (t[i + 1] - t[i])
+        }' "$D/samples" >"$D/rate"
+    r=$(cat "$D/rate")
+    isolated=$(sed -n 's/^webhook_bridge_deliveries_isolated_total{reason="\([a-z]*\)"} \(.*\)/\1 \2/p' "$D/metrics" |
+        awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
+    echo "  healthy endpoint: $d deliveries, steady rate (middle 80%) $r/s; bridge CPU" \
+        "$(awk -v t="$ticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us per event," \
+        "mock cluster $(awk -v t="$mticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us"
+    echo "  bridge CPU by thread (name/tid ticks of 1/$TICK s): $(head -6 "$D/threads" |
+        awk -F'\t' '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')"
+    [ "$mode" = with ] &&
+        echo "  slow endpoint: $(($(lines_of "$T/slow-receiver.out") - s0)) requests received; deferred to isolate it: $isolated"
+    eval "ISO_RATE_$mode=$r"
+}
+
+# iso_rate MODE: RATE events/s for LAT_SECS s; sets ISO_TPUT_<MODE> (the
+# healthy endpoint's deliveries over the time from the first event sent to
+# its last delivery), ISO_P50_<MODE>, ISO_P99_<MODE>.
+iso_rate() {
+    mode=$1
+    D=$T/isolation-rate-$mode
+    mkdir -p "$D"
+    count=$((RATE * LAT_SECS))
+    say "isolation, $RATE events/s for $LAT_SECS s, $mode the slow endpoint"
+    start_cluster "$D" "$PARTS"
+    SLOW_PORT=""
+    [ "$mode" = with ] && SLOW_PORT=$SLOW_RPORT
+    if [ "$FETCH_WAIT_MS" -gt 0 ]; then
+        write_conf "$D/bridge.conf" 1 "fetch.wait.max.ms=$FETCH_WAIT_MS"
+    else
+        write_conf "$D/bridge.conf" 1
+    fi
+    s0=$(lines_of "$T/slow-receiver.out")
+    status || die "nginx /status failed"
+    r0=$REQS
+    start_bridge "$D"
+    wait_until 60 grep -q '"partitions assigned","consumer":"events"' "$D/bridge.log" ||
+        die "the bridge got no partitions within 60 s (see $D/bridge.log)"
+    sleep 1
+    polls=0
+    t0=$(now)
+    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$count" \
+        --rate "$RATE" --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        die "loadgen failed: $(cat "$D/loadgen.err")"
+    # shellcheck disable=SC2317
+    delivered() {
+        status || return 1
+        polls=$((polls + 1))
+        [ $((REQS - r0 - polls)) -ge "$count" ]
+    }
+    wait_until 120 delivered || die "the healthy endpoint did not get its $count deliveries within 120 s (see $D/bridge.log)"
+    t1=$(now)
+    curl -sf "http://$(admin_of "$D")/metrics" >"$D/metrics" || die "no /metrics from the bridge"
+    stop_bridge "$D"
+    stop "$MOCK_PID" 10
+    read -r p50 p99 n above <<EOF_Q
+$(healthy_quantiles "$D/metrics")
+EOF_Q
+    tput=$(awk -v n="$count" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    echo "  healthy endpoint: $count deliveries in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
+        "from the first event sent = $tput/s; latency over $n deliveries: p50 $p50 ms, p99 $p99 ms"
+    if [ "$mode" = with ]; then
+        echo "  slow endpoint: $(($(lines_of "$T/slow-receiver.out") - s0)) requests received;" \
+            "$above first attempts answered 2xx after 5 s or more (left out of the quantiles)"
+    fi
+    eval "ISO_TPUT_$mode=$tput ISO_P50_$mode=$p50 ISO_P99_$mode=$p99"
+}
+
+lines_of() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
 for k in $KS; do
     case "$k" in '' | *[!0-9]*) die "BENCH_ENDPOINTS must list integers" ;; esac
     eval "RATE_$k='' CPU_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
@@ -502,6 +684,15 @@ case " $RUNS " in *" routing "*)
     say "routing: registry_match with 10 and with 100,000 endpoints (tests/helpers/routebench)"
     ROUTING=$("$HELPERS/routebench") || die "routebench failed"
     echo "$ROUTING" | sed 's/^/  /'
+    ;;
+esac
+ISO_RATE_without='' ISO_RATE_with='' ISO_TPUT_without='' ISO_TPUT_with=''
+ISO_P50_without='' ISO_P50_with='' ISO_P99_without='' ISO_P99_with=''
+case " $RUNS " in *" isolation "*)
+    slow_receiver
+    for mode in ${BENCH_ISOLATION_MODES:-without with}; do iso_drain $mode; done
+    for mode in ${BENCH_ISOLATION_MODES:-without with}; do iso_rate $mode; done
+    stop "$SLOW_PID" 10
     ;;
 esac
 stop "$NGINX_PID" 10
@@ -538,12 +729,29 @@ rows() { # the table, tab-separated: a header, then one row per figure
     for k in $KS; do eval "p9=\$P99_$k"; printf '\t%s' "$(verdict "$p9" '<=' $TARGET_P99_MS)"; done
     printf '\t<= %s\n' $TARGET_P99_MS
 }
+# iso_rows: the isolation table, tab-separated, when it was run.
+iso_rows() {
+    printf 'healthy endpoint (issue 9, slow one: 2xx after %s ms, half the deliveries)\twithout the slow endpoint\twith it\ttarget\n' "$SLOW_MS"
+    printf 'steady deliveries/s, draining %s events\t%s\t%s\t%s\n' "$ISO_N" "$ISO_RATE_without" \
+        "$(ratio "$ISO_RATE_with" "$ISO_RATE_without" 0.9 '>=')" 'within 10%'
+    printf 'deliveries/s at %s events/s\t%s\t%s\t%s\n' "$RATE" "$ISO_TPUT_without" \
+        "$(ratio "$ISO_TPUT_with" "$ISO_TPUT_without" 0.9 '>=')" 'within 10%'
+    printf 'p50 latency ms at %s events/s\t%s\t%s\t\n' "$RATE" "$ISO_P50_without" "$ISO_P50_with"
+    printf 'p99 latency ms at %s events/s\t%s\t%s\t%s\n' "$RATE" "$ISO_P99_without" \
+        "$(ratio "$ISO_P99_with" "$ISO_P99_without" 2 '<=')" 'within 2x'
+}
+ratio() { # VALUE BASE LIMIT OP: "VALUE (x0.97 ok)" or "... MISSED"
+    awk -v v="$1" -v b="$2" -v l="$3" -v op="$4" 'BEGIN {
+        if (v == "" || b == "" || b + 0 == 0) { print v; exit }
+        r = v / b; ok = op == ">=" ? r >= l : r <= l
+        printf "%s (x%.2f %s)\n", v, r, ok ? "ok" : "MISSED" }'
+}
 md() { # rows as a Markdown table
-    rows | awk -F'\t' '{ line = "|"; for (i = 1; i <= NF; i++) line = line " " $i " |"; print line
+    ${1:-rows} | awk -F'\t' '{ line = "|"; for (i = 1; i <= NF; i++) line = line " " $i " |"; print line
         if (NR == 1) { line = "|"; for (i = 1; i <= NF; i++) line = line "---|"; print line } }'
 }
 txt() { # rows as padded text
-    rows | awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+    ${1:-rows} | awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
             n = NR; nf = NF }
         END { for (r = 1; r <= n; r++) { line = ""
                 for (i = 1; i <= nf; i++) line = line sprintf("%-" w[i] "s  ", c[r, i])
@@ -567,6 +775,10 @@ txt() { # rows as padded text
         "quantiles estimated from fixed buckets"
     echo
     md
+    if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
+        echo
+        md iso_rows
+    fi
     if [ -n "$ROUTING" ]; then
         echo
         echo "$ROUTING" | sed 's/^/- /'
@@ -580,5 +792,9 @@ echo "N=$N events of ~$SIZE bytes, $PARTS partitions; nginx $NGINX_WORKERS worke
     "latency at $RATE events/s for $LAT_SECS s (quantiles estimated from fixed histogram buckets)"
 echo
 txt
+if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
+    echo
+    txt iso_rows
+fi
 echo
 echo "logs: $T"

@@ -207,6 +207,29 @@ static const struct conf_row conf_rows[] = {
      .max = 1000000,
      .off = CONF_FIELD(delivery.endpoint_max_in_flight),
      .help = "Most requests in flight to one endpoint; at most delivery.max_in_flight."},
+    {.path = "delivery.slow_answer",
+     .type = CT_DURATION,
+     .def = "\"5s\"",
+     .min = 0,
+     .max = NO_MAX,
+     .off = CONF_FIELD(delivery.slow_answer_ms),
+     .help = "An endpoint whose answers take longer than this (an average of its recent "
+             "attempts, or one attempt still running past it) is slow, even when it answers "
+             "2xx: it gets delivery.slow_max_in_flight requests at once and nothing waits for "
+             "it; the rest is parked unattempted on the delay topic rather than held in "
+             "delivery.max_in_flight. An endpoint answering in a tenth of this or more whose "
+             "backlog would take this long to drain (half of it, once over its share of "
+             "delivery.max_in_flight) has the excess parked the same way. "
+             "\"0s\" turns both rules off (the circuit breaker stays), and so does, in "
+             "effect, a value at or above delivery.timeout."},
+    {.path = "delivery.slow_max_in_flight",
+     .type = CT_INT,
+     .def = "2",
+     .min = 1,
+     .max = 1000000,
+     .off = CONF_FIELD(delivery.slow_max_in_flight),
+     .help = "Most requests in flight to a slow endpoint (see delivery.slow_answer); at least "
+             "one per worker."},
     {.path = "delivery.connect_timeout",
      .type = CT_DURATION,
      .def = "\"5s\"",

@@ -43,6 +43,8 @@ struct conf {
         int workers;                 /* 1..64, default 2 */
         int max_in_flight;           /* 1..1000000, default 1024 */
         int endpoint_max_in_flight;  /* 1..max_in_flight, default 64 */
+        int64_t slow_answer_ms;      /* slower answers mark an endpoint slow; 0 off; default 5s */
+        int slow_max_in_flight;      /* requests at once to a slow endpoint, default 2 */
         int64_t connect_timeout_ms;  /* default 5s */
         int64_t timeout_ms;          /* default 10s */
         int64_t drain_timeout_ms;    /* at SIGTERM, for running attempts; default 10s */

@@ -3,11 +3,15 @@
  * libcurl multi handle and drives many concurrent POSTs on it (keep-alive
  * connection reuse, HTTP/2 where offered), never one blocking request per
  * thread.  Deliveries arrive through each worker's queue (any thread may
- * submit; an eventfd wakes the worker) and are spread round-robin.
+ * submit; an eventfd wakes the worker) and are spread evenly over the
+ * workers, in a scrambled order that no pattern of the callers follows.
  * Each worker caps its own in-flight transfers per endpoint at
  * ceil(endpoint_max_in_flight / workers); the rest wait in that worker, in
- * order.  The global bound (max_in_flight) is kept by the callers, who stop
- * consuming when it is reached.
+ * order, within the endpoint's share of the budget.  Whether a delivery
+ * starts, waits or is handed back unattempted is admission.c's decision (the
+ * circuit breaker, the share, slow endpoints).  The global bound
+ * (max_in_flight) is kept by the callers, who stop consuming when it is
+ * reached.
  */
 #ifndef BRIDGE_DELIVER_H
 #define BRIDGE_DELIVER_H
@@ -25,14 +29,19 @@ struct netguard;
  * appended to dl->attempts, dl->outcome and dl->retry_after_ms are set, and
  * the callback owns dl from then on.  At stop, deliveries never started are
  * handed back with outcome OUTCOME_NONE and no attempt added.  A delivery
- * for an endpoint whose circuit is open (BREAKER_FAILURES failed attempts
- * in a row, one probe in flight) is handed back at once with
- * OUTCOME_DEFERRED and no attempt added: the caller parks it. */
+ * that admission defers (the endpoint's circuit is open, it is beyond the
+ * endpoint's share of the budget, or the endpoint answers slowly: see
+ * admission.h) is handed back with OUTCOME_DEFERRED and no attempt added:
+ * the caller parks it. */
 typedef void deliver_done_cb(struct delivery *dl, void *opaque);
 
 struct deliver_opts {
     int workers;
     int endpoint_max_in_flight;
+    int max_in_flight;      /* the global budget, shared out among the endpoints
+                               a worker holds deliveries for; 0: no share rule */
+    int slow_max_in_flight; /* attempts at once to a slow endpoint (0 counts as 1) */
+    int64_t slow_answer_ms; /* answers slower than this mark an endpoint slow; 0: never */
     int64_t connect_timeout_ms;
     int64_t timeout_ms;
     const char *user_agent;       /* "webhook-bridge/<version>" */

@@ -278,6 +278,9 @@ static int cmd_run(int argc, char **argv)
     struct deliver_opts dopts = {
         .workers = conf->delivery.workers,
         .endpoint_max_in_flight = conf->delivery.endpoint_max_in_flight,
+        .max_in_flight = conf->delivery.max_in_flight,
+        .slow_max_in_flight = conf->delivery.slow_max_in_flight,
+        .slow_answer_ms = conf->delivery.slow_answer_ms,
         .connect_timeout_ms = conf->delivery.connect_timeout_ms,
         .timeout_ms = conf->delivery.timeout_ms,
         .user_agent = "webhook-bridge/" WB_VERSION,

@@ -38,6 +38,10 @@
     X(deliveries_parked, "delivery_outcomes_total", "outcome=\"parked\"", "")                      \
     X(deliveries_deferred, "delivery_outcomes_total", "outcome=\"deferred\"", "")                  \
     X(deliveries_parked_at_stop, "delivery_outcomes_total", "outcome=\"parked_at_stop\"", "")      \
+    X(deliveries_isolated_share, "deliveries_isolated_total", "reason=\"share\"",                  \
+      "Deliveries deferred (parked unattempted) to isolate their endpoint: beyond its share of "   \
+      "delivery.max_in_flight, or answering slower than delivery.slow_answer")                     \
+    X(deliveries_isolated_slow, "deliveries_isolated_total", "reason=\"slow\"", "")                \
     X(attempts_failed, "", "", "Attempts answered with a non-2xx status or a transport error")     \
     X(deliveries_retried, "deliveries_retried_total", "",                                          \
       "Parked deliveries taken from a delay topic for another attempt")                            \

@@ -935,6 +935,75 @@ static void test_circuit_breaker_last_chance(void **state)
     col_free();
 }
 
+/* start() with the isolation settings: the global budget shared out among
+ * the endpoints, and the slow-answer threshold. */
+static struct deliver *start_isolated(int ep_max, int budget, int64_t slow_ms)
+{
+    struct deliver_opts opts = {
+        .workers = 1,
+        .endpoint_max_in_flight = ep_max,
+        .max_in_flight = budget,
+        .slow_max_in_flight = 1,
+        .slow_answer_ms = slow_ms,
+        .connect_timeout_ms = 5000,
+        .timeout_ms = 10000,
+        .user_agent = "webhook-bridge/test",
+    };
+    struct deliver *d = NULL;
+    char errstr[256] = "";
+    col_reset(RESUBMIT_NEVER);
+    srv_reset();
+    if (deliver_start(&d, &opts, on_done, &col, errstr, sizeof(errstr)) != 0) {
+        fail_msg("deliver_start: %s", errstr);
+    }
+    pthread_mutex_lock(&col.lock);
+    col.d = d;
+    pthread_mutex_unlock(&col.lock);
+    return d;
+}
+
+/* Slow: an endpoint answering 2xx, but after 5 s (over the 1 s threshold),
+ * is known slow once an attempt has run past 1 s: what waited for it is
+ * deferred, then everything beyond its slow cap (1) at once; a delivery on
+ * its last chance waits instead.  The breaker never opens (no failure). */
+static void test_slow_endpoint(void **state)
+{
+    (void)state;
+    char slow_url[128];
+    url_of(slow_url, sizeof(slow_url), "/slow");
+    size_t blen = strlen(body_json);
+    struct deliver *d = start_isolated(2, 0, 1000);
+
+    for (int i = 0; i < 4; i++) { /* 2 run (cap 2), 2 wait */
+        deliver_submit(d, make_dl(i, "slowep", "ep-slow", slow_url, body_json, blen));
+    }
+    /* Past 1 s, the scan sees the running attempts: the 2 waiting go back. */
+    assert_int_equal(col_wait(2), 0);
+    for (int i = 2; i < 4; i++) {
+        assert_non_null(col.got[i]);
+        assert_int_equal(col.got[i]->outcome, OUTCOME_DEFERRED);
+        assert_int_equal(col.got[i]->n_attempts, 0);
+    }
+    assert_int_equal(srv_get(&srv.slow_started), 2);
+    /* Known slow: a new one is deferred at once, a last chance waits. */
+    deliver_submit(d, make_dl(4, "slowep", "ep-slow", slow_url, body_json, blen));
+    assert_int_equal(col_wait(3), 0);
+    assert_non_null(col.got[4]);
+    assert_int_equal(col.got[4]->outcome, OUTCOME_DEFERRED);
+    struct delivery *dl = make_dl(5, "slowep", "ep-slow", slow_url, body_json, blen);
+    dl->last_chance = 1;
+    deliver_submit(d, dl);
+    /* The 2 running end 2xx; the last chance then gets its attempt. */
+    assert_int_equal(col_wait(6), 0);
+    assert_int_equal(col.got[0]->outcome, OUTCOME_SUCCESS);
+    assert_int_equal(col.got[1]->outcome, OUTCOME_SUCCESS);
+    assert_int_equal(col.got[5]->outcome, OUTCOME_SUCCESS);
+    assert_int_equal(col.got[5]->n_attempts, 1);
+    assert_int_equal(srv_get(&srv.slow_started), 3);
+    stop(d);
+    col_free();
+}
+
 static void test_bad_opts(void **state)
 {
     (void)state;
@@ -1013,6 +1082,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_circuit_breaker_last_chance),
+        cmocka_unit_test(test_slow_endpoint),
         cmocka_unit_test(test_bad_opts),
         cmocka_unit_test(test_stop_idle),
         cmocka_unit_test(test_outcomes),
