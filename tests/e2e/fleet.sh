@@ -27,6 +27,11 @@
 #   FLEET_BOUND    seconds allowed past the window before a parked delivery
 #                  not ended counts as stuck (default 45)
 #   FLEET_SEED     seeds the fault plan (default: random, printed)
+#   FLEET_PARTITIONS  partitions of every topic (default 6)
+#   FLEET_DEAD_EVERY  one in N of account C's Unsubscribe events is kept as
+#                  such (the others become Subscribe): the dead endpoint's
+#                  records pile up on one delay partition each, and the mock
+#                  cluster keeps ~5 MiB per partition (default 1)
 #
 # Endpoints (ids = receiver names):
 #   ra  account A, every type
@@ -45,8 +50,9 @@ SECONDS_=${FLEET_SECONDS:-40}
 WINDOW=${FLEET_WINDOW:-30}
 BOUND=${FLEET_BOUND:-45}
 SEED=${FLEET_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+DEAD_EVERY=${FLEET_DEAD_EVERY:-1}
 REPLICAS=3
-PARTITIONS=6
+PARTITIONS=${FLEET_PARTITIONS:-6}
 ACCOUNT_D=3c7a2e10-6b4f-4d8e-9f21-5a0c8e7d9b42
 ok "fleet: $REPLICAS replicas, $EVENTS events over ${SECONDS_}s, $KILLS kill -9, $RESTARTS SIGTERM restarts, window ${WINDOW}s, seed $SEED"
 
@@ -129,14 +135,16 @@ kill9() {
     wait "$pid" 2>/dev/null
 }
 
-# Events: account by i % 4 (A, B, C, D), type by i / 4 % 2, ids
+# Events: account by i % 4 (A, B, C, D), type by i / 4 % 2 (but see
+# FLEET_DEAD_EVERY), ids
 # UUID-shaped and unique per run.  Produced in one batch a second.
 gen_events() { # FROM COUNT
-    awk -v from="$1" -v n="$2" -v seed="$SEED" -v a="$ACCOUNT_A" -v b="$ACCOUNT_B" \
+    awk -v from="$1" -v n="$2" -v seed="$SEED" -v de="$DEAD_EVERY" -v a="$ACCOUNT_A" -v b="$ACCOUNT_B" \
         -v c="$ACCOUNT_C" -v d="$ACCOUNT_D" 'BEGIN {
         acc[0] = a; acc[1] = b; acc[2] = c; acc[3] = d
         for (i = from; i < from + n; i++) {
             type = int(i / 4) % 2 ? "Unsubscribe" : "Subscribe"
+            if (i % 4 == 2 && type == "Unsubscribe" && int(i / 8) % de != 0) type = "Subscribe"
             printf "{\"eventId\":\"%08x-0000-4000-8000-%012d\",\"eventType\":\"%s\",\"eventDetails\":{\"accountId\":\"%s\",\"accountName\":\"Test\",\"subscription\":{\"calendarId\":\"4a2d4acb-bd05-e511-af43-067f1c947754\",\"emailAddress\":\"someone@example.com\"}}}\n",
                 seed, i, type, acc[i % 4]
         }
@@ -296,7 +304,7 @@ all_resolved() {
 end=$((t_last_fault + WINDOW + BOUND))
 while ! all_resolved; do
     [ "$(date +%s)" -ge "$end" ] && break
-    sleep 3
+    sleep $((3 + EVENTS / 10000))
 done
 [ "$(lines "$T/lost")" -eq 0 ] && ok "every pair ended $(($(date +%s) - t_last_fault)) s after the last fault"
 # A parked delivery ends within its window: wait for the window after the
@@ -363,10 +371,19 @@ LAT_BRIDGE=$(cat "$T"/metrics/life-*.prom 2>/dev/null | awk '
         printf "n=%d p50<=%ss p99<=%ss", total, p50, p99 }')
 LAT_BRIDGE_MAX=$(cat "$T"/r*.err | grep '"msg":"\(final \)\?stats"' | jq -r '.retry_lateness.max // empty' 2>/dev/null |
     sort -n | tail -1)
+# The dead endpoint's slots: by the nominal schedule (0, 5 s, then every
+# 10 s) a pair gets this many attempts within the window; how many it got
+# before its dead letter shows what deferrals and stalls cost it.
+slots=$(awk -v w="$WINDOW" 'BEGIN { n = 1; t = 5; while (t <= w) { n++; t += 10 } print n }')
+RD_ATTEMPTS=$(jq -r .webhookId "$T/rd.out" | sort | uniq -c | awk '{ print $1 }' | sort -n | uniq -c |
+    awk '{ printf "%s%d pairs %d attempts", sep, $1, $2; sep = ", " }')
+jq -r .webhookId "$T/rd.out" | sort -u >"$T/rd.ids"
+RD_NONE=$(grep ' rd	' "$T/dead.reasons" | cut -d' ' -f1 | sort -u | comm -23 - "$T/rd.ids" | wc -l | tr -d ' ')
 lives=$(lines "$T/lives")
 echo "fleet: events=$N_EVENTS pairs=$N_PAIRS lost=$N_LOST stuck=$N_STUCK parked=$N_PARKED wrong=$N_WRONG dead_lettered=$N_DEAD (of healthy endpoints: $dead_healthy)"
 echo "fleet: duplicates=$N_DUP deliveries over $N_DUP_PAIRS pairs ($dup_pct % of pairs), kills=$KILLS, per kill=$per_kill"
 echo "fleet: retry lateness at the receiver: $LAT_RECV"
+echo "fleet: dead endpoint (rd): $RD_ATTEMPTS (the schedule allows $slots in ${WINDOW}s); dead letters with no attempt at all: $RD_NONE"
 echo "fleet: retry lateness in the bridges (retry_lateness, $lives lives): $LAT_BRIDGE max=${LAT_BRIDGE_MAX:-?}ms (max from the stats lines)"
 for i in $(seq 0 $((REPLICAS - 1))); do
     echo "fleet: replica $i, last life: $(grep '"msg":"final stats"' "$T/r$i.err" | tail -1 |
