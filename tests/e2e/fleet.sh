@@ -118,15 +118,29 @@ scrape() {
     [ -n "$a" ] && curl -s --max-time 5 "http://$a/metrics" >"$T/metrics/life-$life.prom.new" &&
         mv "$T/metrics/life-$life.prom.new" "$T/metrics/life-$life.prom"
 }
-# sigterm I: SIGTERM, the exit code recorded.
+# sigterm I: SIGTERM, the exit code recorded.  A replica still running
+# STOP_LIMIT s later is hung: killed with -9, recorded as rc=hung.
+STOP_LIMIT=90
 sigterm() {
     scrape "$1"
     eval "pid=\$PID_$1"
     kill -TERM "$pid"
+    (
+        sleep $STOP_LIMIT
+        kill -9 "$pid" 2>/dev/null && echo "$pid" >>"$T/hung"
+    ) &
+    watchdog=$!
     wait "$pid"
     rc=$?
+    kill "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+    grep -qx "$pid" "$T/hung" 2>/dev/null && rc=hung
     echo "replica=$1 pid=$pid rc=$rc" >>"$T/stops"
-    [ "$rc" -eq 0 ] || fail "replica $1 (pid $pid) exited $rc on SIGTERM"
+    case $rc in
+    0) ;;
+    hung) fail "replica $1 (pid $pid) still running ${STOP_LIMIT}s after SIGTERM (killed -9)" ;;
+    *) fail "replica $1 (pid $pid) exited $rc on SIGTERM" ;;
+    esac
 }
 kill9() {
     scrape "$1"
