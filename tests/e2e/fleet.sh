@@ -125,10 +125,15 @@ sigterm() {
     scrape "$1"
     eval "pid=\$PID_$1"
     kill -TERM "$pid"
+    # Its own output closed and its sleep killed with it: nothing outlives
+    # the test holding a pipe open.
     (
-        sleep $STOP_LIMIT
+        trap 'kill $s 2>/dev/null; exit 0' TERM
+        sleep $STOP_LIMIT &
+        s=$!
+        wait $s
         kill -9 "$pid" 2>/dev/null && echo "$pid" >>"$T/hung"
-    ) &
+    ) >/dev/null 2>&1 &
     watchdog=$!
     wait "$pid"
     rc=$?
