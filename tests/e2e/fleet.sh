@@ -217,15 +217,15 @@ while read -r f <&4; do
     kill)
         rnd $REPLICAS
         r=$R
-        kill9 "$r"
         echo "$(date +%s) kill -9 replica $r" >>"$T/faults"
+        kill9 "$r"
         start_replica "$r"
         ;;
     restart)
         r=$next_restart
         next_restart=$(((next_restart + 1) % REPLICAS))
-        sigterm "$r"
         echo "$(date +%s) SIGTERM replica $r" >>"$T/faults"
+        sigterm "$r"
         start_replica "$r"
         ;;
     broker_outage)
@@ -391,6 +391,15 @@ jq -r 'select(.webhookId != null) | [.webhookId, .receivedMs, .status] | @tsv' "
     $1 != id { id = $1; t1 = ($3 == 503) ? $2 : -1; done = 0; next }
     t1 > 0 && !done && $2 >= t1 + 4000 { l = $2 - (t1 + 5000); print (l < 0 ? 0 : l); done = 1 }' |
     sort -n >"$T/lateness.receiver"
+# Duplicates by the fault before them: each 2xx after a pair's first one
+# is counted against the last kill -9 or SIGTERM restart before it (or
+# "before any" such fault).  A graceful restart should add none.
+for r in ra rf rb ru rd; do
+    jq -r --arg r $r 'select(.status != null and .status >= 200 and .status < 300) | "\(.receivedMs) \(.webhookId) \($r)"' "$T/$r.out"
+done | sort -n | awk -v faults="$T/faults" '
+    BEGIN { while ((getline line < faults) > 0) if (line ~ /kill -9|SIGTERM/) { n++; at[n] = line; t[n] = substr(line, 1, index(line, " ") - 1) * 1000 } }
+    { pair = $2 " " $3; if (seen[pair]++) { k = 0; for (i = 1; i <= n; i++) if (t[i] <= $1) k = i; d[k]++ } }
+    END { for (i = 0; i <= n; i++) printf "    %s: %d duplicates\n", i ? at[i] : "before any kill or restart", d[i] + 0 }' >"$T/dups.by.fault"
 quantiles() { # FILE (sorted ms): "n=N p50=..ms p99=..ms max=..ms"
     awk '{ v[NR] = $1 } END {
         if (NR == 0) { print "n=0"; exit }
@@ -423,6 +432,8 @@ lives=$(lines "$T/lives")
 echo "fleet: events=$N_EVENTS pairs=$N_PAIRS lost=$N_LOST stuck=$N_STUCK parked=$N_PARKED wrong=$N_WRONG dead_lettered=$N_DEAD"
 echo "fleet: dead letters of endpoints that answer 2xx: $dead_healthy ($dead_undelivered never delivered, $dead_delivered delivered before)"
 echo "fleet: duplicates=$N_DUP deliveries over $N_DUP_PAIRS pairs ($dup_pct % of pairs), kills=$KILLS, per kill=$per_kill"
+echo "fleet: duplicates by the last kill -9 or SIGTERM restart before them:"
+cat "$T/dups.by.fault"
 echo "fleet: retry lateness at the receiver: $LAT_RECV"
 echo "fleet: dead endpoint (rd): $RD_ATTEMPTS (the schedule allows $slots in ${WINDOW}s); dead letters with no attempt at all: $RD_NONE"
 echo "fleet: retry lateness in the bridges (retry_lateness, $lives lives): $LAT_BRIDGE max=${LAT_BRIDGE_MAX:-?}ms (max from the stats lines)"
