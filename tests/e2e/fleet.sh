@@ -41,7 +41,15 @@
 #   rd  account C, Unsubscribe only; always 500 (dead-lettered at window end)
 # Account D's Subscribe events match nothing.
 . tests/e2e/lib.sh
-only_on mock "the mock cluster's fault injection (broker down, leader moves, request errors); KAFKA=real is issue 9 item 7, not done"
+# KAFKA=real (issue 9 item 7): a three-node Apache Kafka cluster
+# (tests/kafka/broker.sh --nodes 3), topics with replication 3; the broker
+# outage and the leader moves are a node killed with -9 (the leader of an
+# events partition, so that partition elects another) and restarted; the
+# request errors, which only the mock can inject, are left out.  Not in
+# the suite (a minute of JVM start-up on top): `make chaos KAFKA=real`.
+if [ "$BACKEND" = real ] && [ -z "${FLEET_REAL:-}" ]; then
+    only_on mock "three JVMs on top of the run: make chaos KAFKA=real runs it (FLEET_REAL=1)"
+fi
 
 EVENTS=${FLEET_EVENTS:-900}
 KILLS=${FLEET_KILLS:-3}
@@ -56,7 +64,11 @@ PARTITIONS=${FLEET_PARTITIONS:-6}
 ACCOUNT_D=3c7a2e10-6b4f-4d8e-9f21-5a0c8e7d9b42
 ok "fleet: $REPLICAS replicas, $EVENTS events over ${SECONDS_}s, $KILLS kill -9, $RESTARTS SIGTERM restarts, window ${WINDOW}s, seed $SEED"
 
-start_cluster --brokers 3 $(cluster_topics $PARTITIONS 5s 10s)
+if [ "$BACKEND" = real ]; then
+    start_kafka kafka --nodes 3 --no-auto-create
+else
+    start_cluster --brokers 3 $(cluster_topics $PARTITIONS 5s 10s)
+fi
 start_receiver ra
 start_receiver rf --fail-attempts 1
 start_receiver rb
@@ -79,6 +91,10 @@ endpoints = (
     url = "http://127.0.0.1:$PORT_rd/h"; }
 );
 CONF
+if [ "$BACKEND" = real ]; then
+    WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics create -c "$T/bridge.conf" --partitions "$PARTITIONS" \
+        --replication 3 >"$T/topics-create.out" 2>&1 || { fail "topics create on the real cluster"; finish; }
+fi
 
 # A small deterministic random source: rnd N sets R to 0..N-1 (no
 # subshell, so the state moves on).
@@ -202,6 +218,17 @@ awk -v s="$SEED" 'BEGIN { srand(s) } { print rand() "\t" $0 }' "$T/plan" | sort 
 NFAULTS=$(lines "$T/plan.shuffled")
 GAP_MS=$((SECONDS_ * 1000 / (NFAULTS + 1)))
 
+# real_node_down N / real_node_up N: a node of the real cluster killed with
+# -9, then restarted on the same data and ports.
+real_node_down() {
+    sh tests/kafka/broker.sh kill "$KAFKA_DIR" "$1" >>"$KAFKA_DIR.out" 2>&1
+}
+real_node_up() {
+    sh tests/kafka/broker.sh restart "$KAFKA_DIR" "$1" >>"$KAFKA_DIR.out" 2>&1 ||
+        fail "node $1 of the real cluster did not restart"
+    PIDS="$PIDS $(tr ',' ' ' 2>/dev/null <"$KAFKA_DIR/pid")"
+}
+
 producer_loop &
 PRODUCER=$!
 PIDS="$PIDS $PRODUCER"
@@ -232,10 +259,43 @@ while read -r f <&4; do
         rnd 3
         b=$((1 + R))
         echo "$(date +%s) broker $b down 5 s (message.timeout.ms 3000)" >>"$T/faults"
-        mock_cmd broker_down $b
-        sleep 5
-        mock_cmd broker_up $b
+        if [ "$BACKEND" = real ]; then
+            real_node_down "$b"
+            sleep 5
+            real_node_up "$b"
+        else
+            mock_cmd broker_down $b
+            sleep 5
+            mock_cmd broker_up $b
+        fi
         ;;
+    leaders | errors_*)
+        if [ "$BACKEND" = real ]; then
+            [ "$f" = leaders ] || continue
+            # The leader of a random events partition killed: the partition
+            # elects another; the node comes back at once.
+            rnd $PARTITIONS
+            b=$(kcat -L -b "$BOOT" -t subscription-events 2>/dev/null |
+                sed -n "s/^ *partition $R, leader \([0-9]*\),.*/\1/p")
+            echo "$(date +%s) leader of subscription-events/$R (node ${b:-?}) killed and restarted" >>"$T/faults"
+            if [ -n "$b" ]; then
+                real_node_down "$b"
+                if wait_until 30 sh -c "kcat -L -b $BOOT -t subscription-events 2>/dev/null |
+                        grep -Eq '^ *partition $R, leader [0-9]+,' &&
+                        ! kcat -L -b $BOOT -t subscription-events 2>/dev/null |
+                        grep -Eq '^ *partition $R, leader $b,'"; then
+                    echo "$(date +%s) subscription-events/$R elected $(kcat -L -b "$BOOT" -t subscription-events 2>/dev/null |
+                        sed -n "s/^ *partition $R, leader \([0-9]*\),.*/\1/p")" >>"$T/faults"
+                else
+                    echo "$(date +%s) subscription-events/$R: no other leader in 30 s" >>"$T/faults"
+                fi
+                real_node_up "$b"
+            fi
+            continue
+        fi
+        ;;
+    esac
+    case $f in
     leaders)
         for topic in subscription-events webhook-delay-5s webhook-delay-10s; do
             rnd $PARTITIONS
