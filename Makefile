@@ -4,6 +4,7 @@
 #   make asan|tsan  the whole suite under AddressSanitizer+UBSan / ThreadSanitizer
 #   make demo       the bridge on the embedded Kafka with local receivers
 #   make bench      throughput/latency/CPU/RSS benchmark against nginx
+#   make chaos      the fleet campaign: 3 replicas, CHAOS_KILLS kill -9 over CHAOS_EVENTS
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-replay for CI
 #   make help       every target
 
@@ -45,7 +46,7 @@ BIN := $(OBJDIR)/webhook-bridge
 endif
 
 .PHONY: all deps test check unit e2e asan tsan valgrind bench demo format format-check lint \
-        clean help reference deploy-check fuzz fuzz-build fuzz-replay
+        clean help reference deploy-check fuzz fuzz-build fuzz-replay chaos
 all: $(BIN) $(HELPERS)
 
 $(BIN): $(OBJS)
@@ -101,6 +102,26 @@ valgrind: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BIN) $(OBJDIR)
+
+# The fleet campaign (issue 9): tests/e2e/fleet.sh, the suite's short test,
+# at full size.  3 replicas on the 3-broker mock cluster, CHAOS_KILLS kill -9
+# of random replicas at random instants (8 s apart on average) over
+# CHAOS_EVENTS events, plus its rolling SIGTERM restarts, broker outage,
+# leader moves and request errors.  Prints events, pairs, lost, stuck,
+# duplicates (in all and per kill), retry lateness p50/p99/max; fails when a
+# guarantee does not hold.  Logs in $(OBJDIR)/chaos/.  CPU heavy.
+CHAOS_KILLS    ?= 50
+CHAOS_EVENTS   ?= 100000
+CHAOS_RESTARTS ?= 6
+CHAOS_SECONDS  ?= $(shell echo $$(( $(CHAOS_KILLS) * 8 > 60 ? $(CHAOS_KILLS) * 8 : 60 )))
+CHAOS_WINDOW   ?= 60
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@KAFKA=$(or $(KAFKA),mock) FLEET_REAL=1 FLEET_KILLS=$(CHAOS_KILLS) FLEET_EVENTS=$(CHAOS_EVENTS) \
+	    FLEET_RESTARTS=$(CHAOS_RESTARTS) FLEET_SECONDS=$(CHAOS_SECONDS) \
+	    FLEET_WINDOW=$(CHAOS_WINDOW) FLEET_PARTITIONS=12 \
+	    FLEET_DEAD_EVERY=$$(( $(CHAOS_EVENTS) / 2000 + 1 )) BIN=$(BIN) HELPERS=$(OBJDIR)/helpers \
+	    TEST_LOG_DIR=$(OBJDIR)/chaos sh tests/e2e/fleet.sh $(BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -173,9 +194,10 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all deps test check unit e2e asan tsan valgrind bench demo deploy-check"
+	@echo "targets: all deps test check unit e2e asan tsan valgrind bench chaos demo deploy-check"
 	@echo "         fuzz fuzz-replay format format-check lint reference clean help"
 	@echo "variables: SANITIZER=address|thread  CC=...  FUZZ_SECONDS=60  FUZZ_SMOKE_SECONDS=10"
+	@echo "           CHAOS_KILLS=50 CHAOS_EVENTS=100000 CHAOS_RESTARTS=6 CHAOS_SECONDS CHAOS_WINDOW=60 KAFKA=mock"
 
 -include $(OBJS:.o=.d) $(UNITS:=.d) $(HELPERS:=.d)
 -include $(FUZZOBJS:.o=.d) $(FUZZERS:=.d)

@@ -4,6 +4,7 @@
  * Every POST is read whole (bounded by RECEIVE_MAX_BODY), counted, printed
  * as one line on stdout (text or JSON) and answered with the status the
  * command line asks for: --fail-first N answers 503 to the first N POSTs,
+ * --fail-attempts N to the first N attempts of each webhook-id,
  * then --drop closes the connection without an answer, else --status.
  * With --secret, each delivery's signature is verified first (sign.c) and
  * one that does not verify is answered 401.
@@ -75,6 +76,7 @@ struct receive_opts {
     socklen_t addrlen;
     int status;                         /* answer for deliveries */
     long fail_first;                    /* first N POSTs get 503 */
+    long fail_attempts;                 /* first N attempts of each webhook-id get 503 */
     const char *retry_after;            /* literal Retry-After for non-2xx, or NULL */
     const char *body;                   /* --body: the answers' body, or NULL */
     long delay_ms;                      /* wait before answering */
@@ -138,6 +140,8 @@ static void usage(FILE *fp)
             "  --status CODE        answer for deliveries, 200..599 (default 200);\n"
             "                       3xx answers carry \"Location: " RECEIVE_LOCATION "\"\n"
             "  --fail-first N       answer 503 to the first N POSTs, then as above\n"
+            "  --fail-attempts N    answer 503 to the first N attempts of each\n"
+            "                       webhook-id (counted as \"attempt\" below)\n"
             "  --retry-after VALUE  add \"Retry-After: VALUE\" to every non-2xx answer\n"
             "  --body TEXT          answer with this body (default: none)\n"
             "  --delay MS           wait MS milliseconds before each answer\n"
@@ -161,6 +165,7 @@ static void usage(FILE *fp)
             "Text line: <webhook-id> <eventType> <accountId> attempt=<n> -> <status|drop>\n"
             "  [signature=valid | signature=INVALID (<reason>)]\n"
             "JSON line: {\"webhookId\", \"timestamp\", \"eventType\", \"accountId\", \"attempt\",\n"
+            "  \"receivedMs\" (when the request was in, Unix ms),\n"
             "  \"status\" (null when dropped), \"contentType\", \"userAgent\", \"body\",\n"
             "  \"bytes\", \"signatureHeader\", \"signature\" (\"valid\", \"invalid\" or\n"
             "  \"unchecked\"), \"signatureError\"}; a body that is not UTF-8 is given as\n"
@@ -255,6 +260,7 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         OPT_LISTEN = 256,
         OPT_STATUS,
         OPT_FAIL_FIRST,
+        OPT_FAIL_ATTEMPTS,
         OPT_RETRY_AFTER,
         OPT_BODY,
         OPT_DELAY,
@@ -269,6 +275,7 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"status", required_argument, NULL, OPT_STATUS},
         {"fail-first", required_argument, NULL, OPT_FAIL_FIRST},
+        {"fail-attempts", required_argument, NULL, OPT_FAIL_ATTEMPTS},
         {"retry-after", required_argument, NULL, OPT_RETRY_AFTER},
         {"body", required_argument, NULL, OPT_BODY},
         {"delay", required_argument, NULL, OPT_DELAY},
@@ -310,6 +317,12 @@ static int parse_args(int argc, char **argv, struct receive_opts *opts)
         case OPT_FAIL_FIRST:
             if (parse_long(optarg, 0, LONG_MAX, &opts->fail_first) != 0) {
                 fprintf(stderr, "receive: --fail-first %s: must be a number >= 0\n", optarg);
+                return -1;
+            }
+            break;
+        case OPT_FAIL_ATTEMPTS:
+            if (parse_long(optarg, 0, LONG_MAX, &opts->fail_attempts) != 0) {
+                fprintf(stderr, "receive: --fail-attempts %s: must be a number >= 0\n", optarg);
                 return -1;
             }
             break;
@@ -572,6 +585,7 @@ static void print_request(const struct receiver *rv, struct MHD_Connection *conn
     json_object_set_new(line, "eventType", json_str_or_null(event_type));
     json_object_set_new(line, "accountId", json_str_or_null(account_id));
     json_object_set_new(line, "attempt", json_integer((json_int_t)vd->attempt));
+    json_object_set_new(line, "receivedMs", json_integer((json_int_t)util_now_ms()));
     json_object_set_new(line, "status", vd->status == 0 ? json_null() : json_integer(vd->status));
     json_object_set_new(line, "contentType", json_str_or_null(header(conn, "Content-Type")));
     json_object_set_new(line, "userAgent", json_str_or_null(header(conn, "User-Agent")));
@@ -679,7 +693,7 @@ static enum MHD_Result finish_post(struct receiver *rv, struct MHD_Connection *c
         vd.status = MHD_HTTP_UNAUTHORIZED;
     } else {
         rv->posts++;
-        if (rv->posts <= opts->fail_first) {
+        if (rv->posts <= opts->fail_first || (long)vd.attempt <= opts->fail_attempts) {
             vd.status = MHD_HTTP_SERVICE_UNAVAILABLE;
         } else if (opts->drop) {
             vd.status = 0;

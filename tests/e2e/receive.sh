@@ -187,6 +187,15 @@ if start failfirst --fail-first 2 --retry-after 7; then
     stop
 fi
 
+# --fail-attempts 1: the first attempt of each webhook-id is 503, the next 200
+if start failattempts --fail-attempts 1; then
+    check "--fail-attempts 1: id a, 1st is 503" 503 "$(post wh-a "$EV1")"
+    check "--fail-attempts 1: id a, 2nd is 200" 200 "$(post wh-a "$EV1")"
+    check "--fail-attempts 1: id b, 1st is 503" 503 "$(post wh-b "$EV1")"
+    check "--fail-attempts 1: id a, 3rd is 200" 200 "$(post wh-a "$EV1")"
+    stop
+fi
+
 # --retry-after with a 429, literal value
 if start retryafter --status 429 --retry-after 'Wed, 21 Oct 2015 07:28:00 GMT'; then
     check "--status 429 answered" 429 "$(post wh-r "$EV1")"
