@@ -51,7 +51,7 @@ BIN := $(OBJDIR)/webhook-bridge
 endif
 
 .PHONY: all deps test check unit e2e asan tsan valgrind bench demo format format-check lint \
-        clean help reference deploy-check fuzz fuzz-build fuzz-replay FORCE
+        clean help reference deploy-check fuzz fuzz-build fuzz-replay
 all: $(BIN) $(HELPERS)
 
 ifeq ($(SANITIZER),thread)
@@ -61,6 +61,7 @@ $(OBJS): $(OBJDIR)/cc
 $(OBJDIR)/cc: FORCE
 	@mkdir -p $(@D)
 	@echo '$(CC)' | cmp -s - $@ || echo '$(CC)' >$@
+.PHONY: FORCE
 FORCE:
 endif
 
