@@ -210,6 +210,7 @@ help:
 	@echo "targets: all deps test check unit e2e asan tsan valgrind bench demo deploy-check"
 	@echo "         fuzz fuzz-replay format format-check lint reference clean help"
 	@echo "variables: SANITIZER=address|thread  CC=...  FUZZ_SECONDS=60  FUZZ_SMOKE_SECONDS=10"
+	@echo "           TSAN_CC=clang-14|gcc  TSAN_TESTS=\"routing ...\" (empty: every e2e test)"
 
 -include $(OBJS:.o=.d) $(UNITS:=.d) $(HELPERS:=.d)
 -include $(FUZZOBJS:.o=.d) $(FUZZERS:=.d)
