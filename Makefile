@@ -34,6 +34,12 @@ endif
 SRCS     := $(wildcard bridge/*.c)
 OBJS     := $(SRCS:bridge/%.c=$(OBJDIR)/bridge/%.o)
 LIBOBJS  := $(filter-out $(OBJDIR)/bridge/main.o,$(OBJS))
+ifeq ($(SANITIZER),thread)
+# glibc's C11 threads on pthreads, so TSan sees librdkafka's threads and
+# locks (tests/tsan/c11threads.c says why): in every binary of this build.
+OBJS     += $(OBJDIR)/tsan/c11threads.o
+LIBOBJS  += $(OBJDIR)/tsan/c11threads.o
+endif
 UNITSRCS := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNITSRCS:tests/unit/%.c=$(OBJDIR)/tests/%)
 HELPSRCS := $(wildcard tests/helpers/*.c)
@@ -49,10 +55,25 @@ endif
         clean help reference deploy-check fuzz fuzz-build fuzz-replay chaos
 all: $(BIN) $(HELPERS)
 
+ifeq ($(SANITIZER),thread)
+# Objects of one compiler only: a change of CC rebuilds them all, since
+# GCC's and clang's TSan runtimes do not mix.
+$(OBJS): $(OBJDIR)/cc
+$(OBJDIR)/cc: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC)' | cmp -s - $@ || echo '$(CC)' >$@
+.PHONY: FORCE
+FORCE:
+endif
+
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OBJDIR)/bridge/%.o: bridge/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJDIR)/tsan/%.o: tests/tsan/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -86,14 +107,25 @@ e2e: deps
 asan:
 	@$(MAKE) --no-print-directory SANITIZER=address test
 
-# ThreadSanitizer runs the unit tests only (the threaded delivery workers and
-# the offsets released from many threads): Debian's librdkafka starts its
-# threads with glibc's C11 thrd_create, which GCC 12's TSan does not
-# intercept, so any process running librdkafka threads crashes inside the
-# TSan runtime itself (see README, "Building and testing").
-tsan:
-	@$(MAKE) --no-print-directory SANITIZER=thread all $(UNITS:$(OBJDIR)/%=build/thread/%)
-	@TESTS_ONLY=unit sh tests/run.sh build/thread build/thread/webhook-bridge
+# ThreadSanitizer, built by clang (TSAN_CC, installed by scripts/fuzz.sh
+# deps when missing), on the unit tests and on the end-to-end tests that run
+# the delivery workers, the consumers and the producer together (TSAN_TESTS;
+# empty: every one), on the mock cluster.  Every binary of build/thread/ has
+# tests/tsan/c11threads.c, so TSan sees librdkafka's C11 threads and locks;
+# tests/tsan/tsan.supp ignores what librdkafka itself does (each line says
+# why).  A report stops the process (halt_on_error) and fails the test, as
+# does one found in any log of a test (tests/run.sh), so a race fails the run.
+TSAN_CC      ?= clang-14
+TSAN_TESTS   ?= routing retry failures breaker kill9 sigterm rebalance faults newdelay poison \
+                registry admin
+TSAN_OPTS    := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
+                suppressions=$(CURDIR)/tests/tsan/tsan.supp
+tsan: deps
+	@case '$(TSAN_CC)' in clang*) FUZZ_CC=$(TSAN_CC) sh scripts/fuzz.sh deps ;; esac
+	@$(MAKE) --no-print-directory SANITIZER=thread CC=$(TSAN_CC) all \
+	    $(UNITS:$(OBJDIR)/%=build/thread/%)
+	@TSAN_OPTIONS="$(TSAN_OPTS) $${TSAN_OPTIONS:-}" KAFKA=mock TESTS="$(TSAN_TESTS)" \
+	    sh tests/run.sh build/thread build/thread/webhook-bridge
 
 valgrind: deps
 	@$(MAKE) --no-print-directory all $(UNITS)
@@ -177,18 +209,20 @@ fuzz-replay: fuzz-build
 
 format:
 	clang-format -i bridge/*.c bridge/*.h tests/unit/*.c tests/helpers/*.c \
-	    tests/fuzz/*.c tests/fuzz/*.h
+	    tests/fuzz/*.c tests/fuzz/*.h tests/tsan/*.c
 
 format-check:
 	clang-format --dry-run --Werror bridge/*.c bridge/*.h tests/unit/*.c tests/helpers/*.c \
-	    tests/fuzz/*.c tests/fuzz/*.h
+	    tests/fuzz/*.c tests/fuzz/*.h tests/tsan/*.c
 
 # cppcheck plus a grep for calls that have no place here (curl's checksrc).
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c11 --inline-suppr -D_GNU_SOURCE -Ibridge bridge tests/unit tests/helpers tests/fuzz
+	    --std=c11 --inline-suppr -D_GNU_SOURCE -Ibridge bridge tests/unit tests/helpers tests/fuzz \
+	    tests/tsan
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets)\s*\(' \
-	    bridge/*.c tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/fuzz/*.h || { echo "banned call above"; exit 1; }
+	    bridge/*.c tests/unit/*.c tests/helpers/*.c tests/fuzz/*.c tests/fuzz/*.h tests/tsan/*.c || \
+	    { echo "banned call above"; exit 1; }
 
 clean:
 	rm -rf build
@@ -198,6 +232,7 @@ help:
 	@echo "         fuzz fuzz-replay format format-check lint reference clean help"
 	@echo "variables: SANITIZER=address|thread  CC=...  FUZZ_SECONDS=60  FUZZ_SMOKE_SECONDS=10"
 	@echo "           CHAOS_KILLS=50 CHAOS_EVENTS=100000 CHAOS_RESTARTS=6 CHAOS_SECONDS CHAOS_WINDOW=60 KAFKA=mock"
+	@echo "           TSAN_CC=clang-14|gcc  TSAN_TESTS=\"routing ...\" (empty: every e2e test)"
 
 -include $(OBJS:.o=.d) $(UNITS:=.d) $(HELPERS:=.d)
 -include $(FUZZOBJS:.o=.d) $(FUZZERS:=.d)

@@ -153,7 +153,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct consumer *c = opaque;
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL once the group has terminated in consumer_close (rdkafka.h). */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    int cooperative = protocol != NULL && strcmp(protocol, "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_json(LVL_INFO, "partitions assigned",
                  json_pack("{s:s, s:i}", "consumer", c->name, "count", parts->cnt));

@@ -5,7 +5,11 @@
 # (default both) picks the Kafka the end-to-end tests run on: librdkafka's
 # mock cluster, a real Apache Kafka broker (tests/kafka/broker.sh), or each
 # test on both, the real run named NAME@real.  A test that cannot run on a
-# backend says "skip: ..." and is counted as skipped.  Logs go to
+# backend says "skip: ..." and is counted as skipped.  TESTS="routing retry"
+# runs only those end-to-end tests (names of tests/e2e/NAME.sh; default all).
+# A run whose log, or any file its processes wrote in its log directory,
+# holds a ThreadSanitizer report fails, even when the process that raced
+# was killed (kill -9) or its exit status not checked.  Logs go to
 # OBJDIR/test-logs/; the last line is "N passed, N failed, N skipped" (test
 # cases: cmocka cases and end-to-end checks; skipped: test runs).
 OBJDIR=$1
@@ -18,6 +22,13 @@ fail=0
 skipped=0
 failed=""
 KAFKA=${KAFKA:-both}
+TESTS=${TESTS:-}
+for t in $TESTS; do
+    if [ ! -f "tests/e2e/$t.sh" ] || [ "$t" = lib ]; then
+        echo "TESTS: no end-to-end test tests/e2e/$t.sh" >&2
+        exit 2
+    fi
+done
 case $KAFKA in
 mock | real | both) ;;
 *)
@@ -33,6 +44,19 @@ count() { # log file; adds its cases to the totals
     fail=$((fail + f))
 }
 
+# tsan_reports LOG: fails the run when LOG, or a file under the directory
+# LOG names without its .log (the end-to-end test's own logs), holds a
+# ThreadSanitizer report; says where in LOG, as a failed check.
+tsan_reports() {
+    found=$(grep -rlE '(WARNING|ERROR): ThreadSanitizer|ThreadSanitizer:DEADLYSIGNAL' \
+        "$1" "${1%.log}" 2>/dev/null)
+    [ -n "$found" ] || return 0
+    for f in $found; do
+        echo "FAIL: ThreadSanitizer report in $f" >>"$1"
+    done
+    return 1
+}
+
 run_one() { # name log command...
     name=$1
     log=$2
@@ -43,6 +67,7 @@ run_one() { # name log command...
     else
         status=FAILED
     fi
+    tsan_reports "$log" || status=FAILED
     before=$fail
     count "$log"
     # A run that ended cleanly saying "skip: ..." is one skipped run.
@@ -79,6 +104,12 @@ if [ "${TESTS_ONLY:-}" != unit ]; then
     [ "$KAFKA" = both ] || backends=$KAFKA
     for t in tests/e2e/*.sh; do
         [ "$(basename "$t")" = lib.sh ] && continue
+        if [ -n "$TESTS" ]; then
+            case " $TESTS " in
+            *" $(basename "$t" .sh) "*) ;;
+            *) continue ;;
+            esac
+        fi
         for backend in $backends; do
             name=e2e/$(basename "$t" .sh)
             [ "$backend" = real ] && name=$name@real

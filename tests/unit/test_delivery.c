@@ -526,9 +526,9 @@ static void test_refuses_malformed_attempts(void **state)
         "[{\"attempt\":1,\"at\":17950000,\"durationMs\":3}]",
         "[{\"attempt\":1,\"at\":\"2026-11-18T11:06:40.123Z\"}]", /* no durationMs */
         "[{\"attempt\":1,\"at\":\"2026-11-18T11:06:40.123Z\",\"durationMs\":\"3\"}]",
-        /* the second of two is bad */
-        "[{\"attempt\":1,\"at\":\"2026-11-18T11:06:40.123Z\",\"durationMs\":3},"
-        "{\"attempt\":2,\"at\":\"2026-13-45T11:06:40Z\",\"durationMs\":3}]",
+        /* the second of two is bad (one string: the parentheses say so to clang) */
+        ("[{\"attempt\":1,\"at\":\"2026-11-18T11:06:40.123Z\",\"durationMs\":3},"
+         "{\"attempt\":2,\"at\":\"2026-13-45T11:06:40Z\",\"durationMs\":3}]"),
     };
     for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
         json_t *root = valid_record();
