@@ -23,9 +23,9 @@
  * a revoke waits for the revoked partitions' records to resolve (at most
  * delivery.drain_timeout), then stores and commits offsets and maps
  * synchronously.  On assignment the committed offsets and the maps are read
- * back (rd_kafka_committed on both handles): fetching starts at the map's
- * offset when it is at or beyond the committed one, and the records the map
- * lists are skipped (tracked as resolved, never handed to the handler).
+ * back (rd_kafka_committed on both handles): fetching starts at the later
+ * of the committed offset and the map's, and the records the map lists are
+ * skipped (tracked as resolved, never handed to the handler).
  * Bounds: a graceful revoke delivers nothing twice when what is in flight
  * resolves within delivery.drain_timeout; a kill -9 redelivers what was in
  * flight, plus at most COMMIT_INTERVAL_MS of resolved records, plus what a
@@ -367,14 +367,15 @@ static void read_committed(struct consumer *c, rd_kafka_topic_partition_list_t *
                   map != NULL && map->err == RD_KAFKA_RESP_ERR_NO_ERROR ? (long long)map->offset
                                                                         : -1LL);
         /* A map is written for the offset after its owner's resolved
-         * prefix, so it counts from there on when it is at or beyond the
-         * committed offset: the group's own commit may lag it (auto-commit
-         * every second), be refused (a revoke during a cooperative
-         * rebalance: REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION), or be
-         * missing (librdkafka does not commit the offset it started at). */
-        if (map == NULL || map->err != RD_KAFKA_RESP_ERR_NO_ERROR || map->offset < 0 ||
-            map->offset < tp->offset) {
-            continue; /* no map, or an older one */
+         * prefix: everything before is resolved, and so is every record it
+         * lists, whichever of it and the group's own commit is newer.  The
+         * commit may lag it (auto-commit every second), be refused (a
+         * revoke during a rebalance: REBALANCE_IN_PROGRESS,
+         * ILLEGAL_GENERATION), or be missing (librdkafka does not commit
+         * the offset it started at); or be newer, the map's runs before it
+         * then being of no use. */
+        if (map == NULL || map->err != RD_KAFKA_RESP_ERR_NO_ERROR || map->offset < 0) {
+            continue; /* no map */
         }
         if (dst != NULL && map->offset > tp->offset) {
             dst->offset = map->offset; /* what precedes it is resolved */
