@@ -1,7 +1,40 @@
 /*
- * consumer: poll loop, rebalance handling, offset storing and pausing for
- * one consumer-group member.  Everything but `running` and `n_assigned`
+ * consumer: poll loop, rebalance handling, offset committing and pausing
+ * for one consumer-group member.  Everything but `running` and `n_assigned`
  * belongs to the consumer's thread (and to main after the thread is joined).
+ *
+ * Offsets of resolved records are stored and librdkafka's auto-commit
+ * commits them every second.  The map of the later records already resolved
+ * (offsets.c) goes, as commit metadata, to a second group,
+ * "<group.id>-offset-maps", which no member ever joins (maps_rk: a handle
+ * that only commits and reads offsets, with generation -1 as a simple
+ * consumer does), because:
+ *  - librdkafka 2.0.2 cannot carry metadata in its own commits
+ *    (rd_kafka_offsets_store keeps the offset only: rdkafka_offset.c,
+ *    rd_kafka_offset_store0; auto-commit sends what was stored);
+ *  - an application commit on the member's handle sent while the group
+ *    rebalances waits behind the JoinGroup on the coordinator's connection
+ *    and fails with ILLEGAL_GENERATION, upon which librdkafka declares the
+ *    assignment lost (rdkafka_cgrp.c, rd_kafka_cgrp_op_handle_OffsetCommit)
+ *    and every partition is revoked and replayed.  Its auto-commit timer
+ *    skips rebalances (join state not steady), which the application cannot
+ *    see.
+ * Every COMMIT_INTERVAL_MS the loop commits the maps that changed (async);
+ * a revoke waits for the revoked partitions' records to resolve (at most
+ * delivery.drain_timeout), then stores and commits offsets and maps
+ * synchronously.  On assignment the committed offsets and the maps are read
+ * back (rd_kafka_committed on both handles): fetching starts at the later
+ * of the committed offset and the map's, and the records the map lists are
+ * skipped (tracked as resolved, never handed to the handler).
+ * Bounds: a graceful revoke delivers nothing twice when what is in flight
+ * resolves within delivery.drain_timeout; a kill -9 redelivers what was in
+ * flight, plus at most COMMIT_INTERVAL_MS of resolved records, plus what a
+ * map cut at MAP_BUDGET bytes leaves out.
+ *
+ * A partition is paused for any of three reasons, and resumed only when
+ * none holds: backpressure (bp_paused, every partition), a handler's hold
+ * (held), or its tracker reaching its bound (full: OFFSETS_LIMIT_FACTOR x
+ * delivery.max_in_flight records tracked and not yet committed).
  */
 #include "consumer.h"
 
@@ -14,15 +47,28 @@
 #include "conf.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "offsets.h"
 #include "pipeline.h"
 
-#define BP_PAUSE_AFTER_MS 1000 /* saturated this long: pause the partitions */
-#define BP_SLEEP_MS 1          /* a saturated loop's turn */
+#define BP_PAUSE_AFTER_MS 1000  /* saturated this long: pause the partitions */
+#define BP_SLEEP_MS 1           /* a saturated loop's turn */
+#define COMMIT_INTERVAL_MS 1000 /* maps; auto.commit.interval.ms for offsets */
+/* Records tracked and not yet committed per partition, as a multiple of
+ * delivery.max_in_flight, at which the partition is paused: resolved
+ * records behind a slow head pile up to that and no further. */
+#define OFFSETS_LIMIT_FACTOR 4
+/* A commit's metadata: below the broker's offset.metadata.max.bytes (4096
+ * by default).  Halved whenever a broker refuses a map as too large. */
+#define MAP_BUDGET 4000
+#define COMMITTED_TIMEOUT_MS 10000 /* reading committed offsets, committing maps */
+#define REVOKE_POLL_MS 10
+#define REVOKE_COMMIT_RETRY_MS 5000
 
 struct consumer {
     char *name;
     rd_kafka_t *rk;
+    rd_kafka_t *maps_rk; /* commits and reads the offset maps' group only */
     struct consumer_handler h;
     struct pipeline *pl;
     struct offsets *offsets;
@@ -39,7 +85,11 @@ struct consumer {
     atomic_int kafka_up;                       /* some broker connection is UP */
     rd_kafka_topic_partition_list_t *assigned; /* current assignment */
     rd_kafka_topic_partition_list_t *held;     /* partitions paused by the handler */
+    rd_kafka_topic_partition_list_t *full;     /* paused: tracker at its bound */
     int bp_paused;                             /* paused for backpressure */
+    size_t map_budget;                         /* bytes of metadata per commit */
+    int64_t next_commit_ms;                    /* mono ms of the next periodic commit */
+    int64_t revoke_wait_ms;                    /* how long a revoke waits */
     int64_t bp_since;                          /* saturated since (mono ms), or 0 */
 };
 
@@ -56,9 +106,94 @@ static void store_offsets(struct consumer *c)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Commits the maps that changed (only == NULL, async), or those of the
+ * listed partitions (sync), to the maps' group.  Failures come back
+ * through commit_cb. */
+static void commit_maps(struct consumer *c, const rd_kafka_topic_partition_list_t *only)
+{
+    rd_kafka_topic_partition_list_t *list = offsets_commit_list(c->offsets, c->map_budget, only);
+    if (list == NULL) {
+        return;
+    }
+    /* The offsets the maps are for are stored too (a partition whose first
+     * record is not resolved yet has stored nothing), so that the group
+     * commits the offset each map is written for.  A list of its own:
+     * librdkafka keeps a handle's partition references in the elements a
+     * call has seen, which must not reach the other handle. */
+    rd_kafka_topic_partition_list_t *store = rd_kafka_topic_partition_list_new(list->cnt);
+    for (int i = 0; i < list->cnt; i++) {
+        rd_kafka_topic_partition_list_add(store, list->elems[i].topic, list->elems[i].partition)
+            ->offset = list->elems[i].offset;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, store);
+    rd_kafka_topic_partition_list_destroy(store);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_debug("%s: offsets_store: %s", c->name, rd_kafka_err2str(err));
+    }
+    if (only == NULL) {
+        err = rd_kafka_commit(c->maps_rk, list, 1);
+    } else {
+        /* Synchronous, but bounded (rd_kafka_commit would wait forever). */
+        rd_kafka_queue_t *q = rd_kafka_queue_new(c->maps_rk);
+        err = rd_kafka_commit_queue(c->maps_rk, list, q, NULL, NULL);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, COMMITTED_TIMEOUT_MS);
+            err = ev != NULL ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+            if (ev != NULL) {
+                rd_kafka_event_destroy(ev);
+            }
+        }
+        rd_kafka_queue_destroy(q);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("%s: committing offset maps: %s", c->name, rd_kafka_err2str(err));
+        for (int i = 0; i < list->cnt; i++) {
+            offsets_commit_failed(c->offsets, list->elems[i].topic, list->elems[i].partition);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Results of the maps' commits (consumer thread, or main in
+ * consumer_close). */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)err;
+    struct consumer *c = opaque;
+    for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        if (tp->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            continue;
+        }
+        offsets_commit_failed(c->offsets, tp->topic, tp->partition);
+        if (tp->err == RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE && c->map_budget > 0) {
+            c->map_budget /= 2;
+            log_warn("%s: the broker refused a commit's metadata as too large "
+                     "(offset.metadata.max.bytes): maps now at most %zu bytes",
+                     c->name, c->map_budget);
+        } else {
+            log_debug("%s: commit %s[%d]: %s", c->name, tp->topic, (int)tp->partition,
+                      rd_kafka_err2str(tp->err));
+        }
+    }
+}
+
 static int is_held(const struct consumer *c, const char *topic, int32_t partition)
 {
     return rd_kafka_topic_partition_list_find(c->held, topic, partition) != NULL;
+}
+
+static int is_full(const struct consumer *c, const char *topic, int32_t partition)
+{
+    return rd_kafka_topic_partition_list_find(c->full, topic, partition) != NULL;
+}
+
+/* No reason to keep the partition paused. */
+static int runnable(const struct consumer *c, const char *topic, int32_t partition)
+{
+    return !c->bp_paused && !is_held(c, topic, partition) && !is_full(c, topic, partition);
 }
 
 static void set_paused(struct consumer *c, const char *topic, int32_t partition, int pause)
@@ -102,7 +237,7 @@ static int backpressure(struct consumer *c)
         c->bp_paused = 0;
         for (int i = 0; i < c->assigned->cnt; i++) {
             const rd_kafka_topic_partition_t *tp = &c->assigned->elems[i];
-            if (!is_held(c, tp->topic, tp->partition)) {
+            if (runnable(c, tp->topic, tp->partition)) {
                 set_paused(c, tp->topic, tp->partition, 0);
             }
         }
@@ -123,9 +258,140 @@ void consumer_hold(struct consumer *c, const char *topic, int32_t partition)
 void consumer_unhold(struct consumer *c, const char *topic, int32_t partition)
 {
     rd_kafka_topic_partition_list_del(c->held, topic, partition);
-    if (!c->bp_paused) {
+    if (runnable(c, topic, partition)) {
         set_paused(c, topic, partition, 0);
     }
+}
+
+/* The tracker's bound, after a record of (topic, partition) was handled:
+ * at the bound the partition pauses. */
+static void check_full(struct consumer *c, const char *topic, int32_t partition)
+{
+    if (!offsets_full(c->offsets, topic, partition) || is_full(c, topic, partition)) {
+        return;
+    }
+    rd_kafka_topic_partition_list_add(c->full, topic, partition);
+    set_paused(c, topic, partition, 1);
+    metrics_inc(M_partitions_paused_full);
+    log_debug("%s: %s[%d] paused: %zu records tracked behind an unresolved one", c->name, topic,
+              (int)partition, offsets_tracked(c->offsets, topic, partition));
+}
+
+/* Partitions paused at the bound that have drained below it resume. */
+static void drain_full(struct consumer *c)
+{
+    for (int i = c->full->cnt - 1; i >= 0; i--) {
+        const rd_kafka_topic_partition_t *tp = &c->full->elems[i];
+        if (offsets_full(c->offsets, tp->topic, tp->partition)) {
+            continue;
+        }
+        char *topic = xstrdup(tp->topic);
+        int32_t partition = tp->partition;
+        rd_kafka_topic_partition_list_del_by_idx(c->full, i);
+        if (runnable(c, topic, partition)) {
+            set_paused(c, topic, partition, 0);
+            log_debug("%s: %s[%d] resumed: below the tracker's bound", c->name, topic,
+                      (int)partition);
+        }
+        free(topic);
+    }
+}
+
+/* Each loop turn: store what resolved, commit the maps every
+ * COMMIT_INTERVAL_MS, resume what drained. */
+static void offsets_turn(struct consumer *c)
+{
+    store_offsets(c);
+    int64_t now = util_mono_ms();
+    if (now >= c->next_commit_ms) {
+        commit_maps(c, NULL);
+        c->next_commit_ms = now + COMMIT_INTERVAL_MS;
+    }
+    rd_kafka_poll(c->maps_rk, 0); /* commit_cb */
+    if (c->full->cnt > 0) {
+        drain_full(c);
+    }
+}
+
+/* Hands a record to the handler, unless the previous owner's commit
+ * metadata listed it as resolved; then checks the tracker's bound. */
+static void handle(struct consumer *c, rd_kafka_message_t *rkm)
+{
+    char topic[512];
+    snprintf(topic, sizeof(topic), "%s", rd_kafka_topic_name(rkm->rkt));
+    int32_t partition = rkm->partition;
+    if (offsets_skip(c->offsets, topic, partition, rkm->offset)) {
+        (void)offsets_track(c->offsets, topic, partition, rkm->offset, 0);
+        metrics_inc(M_records_skipped);
+        rd_kafka_message_destroy(rkm);
+    } else {
+        c->h.on_message(c, rkm, c->h.arg);
+    }
+    check_full(c, topic, partition);
+}
+
+/* Reads the committed offsets and maps of newly assigned partitions:
+ * fetching starts at those offsets and the records the maps list as
+ * resolved are skipped.  Without an answer librdkafka reads the offsets
+ * itself and nothing is skipped. */
+static void read_committed(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_topic_partition_list_t *maps = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        offsets_forget(c->offsets, parts->elems[i].topic, parts->elems[i].partition);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, committed, COMMITTED_TIMEOUT_MS);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = rd_kafka_committed(c->maps_rk, maps, COMMITTED_TIMEOUT_MS);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("%s: reading the committed offsets and maps: %s (nothing skipped)", c->name,
+                 rd_kafka_err2str(err));
+        goto out;
+    }
+    for (int i = 0; i < committed->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &committed->elems[i];
+        if (tp->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            continue;
+        }
+        rd_kafka_topic_partition_t *dst =
+            rd_kafka_topic_partition_list_find(parts, tp->topic, tp->partition);
+        if (dst != NULL && tp->offset >= 0) {
+            dst->offset = tp->offset; /* fetch from the offset the map is for */
+        }
+        const rd_kafka_topic_partition_t *map =
+            rd_kafka_topic_partition_list_find(maps, tp->topic, tp->partition);
+        log_debug("%s: %s[%d] committed at %lld, map for %lld", c->name, tp->topic,
+                  (int)tp->partition, (long long)tp->offset,
+                  map != NULL && map->err == RD_KAFKA_RESP_ERR_NO_ERROR ? (long long)map->offset
+                                                                        : -1LL);
+        /* A map is written for the offset after its owner's resolved
+         * prefix: everything before is resolved, and so is every record it
+         * lists, whichever of it and the group's own commit is newer.  The
+         * commit may lag it (auto-commit every second), be refused (a
+         * revoke during a rebalance: REBALANCE_IN_PROGRESS,
+         * ILLEGAL_GENERATION), or be missing (librdkafka does not commit
+         * the offset it started at); or be newer, the map's runs before it
+         * then being of no use. */
+        if (map == NULL || map->err != RD_KAFKA_RESP_ERR_NO_ERROR || map->offset < 0) {
+            continue; /* no map */
+        }
+        if (dst != NULL && map->offset > tp->offset) {
+            dst->offset = map->offset; /* what precedes it is resolved */
+        }
+        int64_t n = offsets_set_skip(c->offsets, tp->topic, tp->partition, map->offset,
+                                     map->metadata, map->metadata_size);
+        if (n > 0) {
+            log_json(LVL_INFO, "resolved records to skip",
+                     json_pack("{s:s, s:s, s:i, s:I, s:I}", "consumer", c->name, "topic", tp->topic,
+                               "partition", (int)tp->partition, "from", (json_int_t)map->offset,
+                               "count", (json_int_t)n));
+        }
+    }
+out:
+    rd_kafka_topic_partition_list_destroy(committed);
+    rd_kafka_topic_partition_list_destroy(maps);
 }
 
 static void revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -133,15 +399,45 @@ static void revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
     if (c->h.on_revoke != NULL) {
         c->h.on_revoke(c, parts, c->h.arg);
     }
-    /* What is resolved is stored and committed before the partitions go, so
-     * the next owner does not deliver it again. */
+    /* The records in flight of the revoked partitions resolve first (the
+     * workers and the producer go on meanwhile), for at most
+     * revoke_wait_ms: then what is resolved is committed, with its map,
+     * before the partitions go, and the next owner delivers nothing twice
+     * but what was still unresolved at the deadline. */
+    int64_t deadline = util_mono_ms() + c->revoke_wait_ms;
+    size_t left = offsets_unsettled(c->offsets, parts);
+    log_debug("%s: revoking %d partitions: %zu records unresolved, %zu tracked over all", c->name,
+              parts->cnt, left, offsets_pending(c->offsets));
+    while (left > 0 && util_mono_ms() < deadline) {
+        struct timespec ts = {0, REVOKE_POLL_MS * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        left = offsets_unsettled(c->offsets, parts);
+    }
+    if (left > 0) {
+        log_json(LVL_WARN, "revoked with records unresolved",
+                 json_pack("{s:s, s:I, s:I}", "consumer", c->name, "records", (json_int_t)left,
+                           "waited_ms", (json_int_t)c->revoke_wait_ms));
+    }
     store_offsets(c);
+    commit_maps(c, parts); /* stores the maps' offsets too */
+    /* Under the cooperative protocol the revoke comes after the SyncGroup,
+     * and the coordinator may still answer REBALANCE_IN_PROGRESS until
+     * every member has synced: a commit refused then is tried again, for
+     * REVOKE_COMMIT_RETRY_MS at most. */
+    int64_t retry_until = util_mono_ms() + REVOKE_COMMIT_RETRY_MS;
     rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+    while (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS && util_mono_ms() < retry_until) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        err = rd_kafka_commit(c->rk, NULL, 0);
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         log_warn("%s: commit on revoke: %s", c->name, rd_kafka_err2str(err));
     }
     for (int i = 0; i < parts->cnt; i++) {
         offsets_forget(c->offsets, parts->elems[i].topic, parts->elems[i].partition);
+        rd_kafka_topic_partition_list_del(c->full, parts->elems[i].topic,
+                                          parts->elems[i].partition);
         rd_kafka_topic_partition_list_del(c->held, parts->elems[i].topic,
                                           parts->elems[i].partition);
         rd_kafka_topic_partition_list_del(c->assigned, parts->elems[i].topic,
@@ -159,6 +455,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_json(LVL_INFO, "partitions assigned",
                  json_pack("{s:s, s:i}", "consumer", c->name, "count", parts->cnt));
+        if (atomic_load(&c->running)) { /* not while closing */
+            read_committed(c, parts);
+        }
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
             if (e != NULL) {
@@ -172,6 +471,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_topic_partition_list_add(c->assigned, parts->elems[i].topic,
                                               parts->elems[i].partition);
         }
+        /* Only the partitions just assigned: librdkafka 2.0.2 may move a
+         * partition's fetch position back when it resumes one that is not
+         * paused (librdkafka #4686, fixed in 2.5.0). */
         if (c->bp_paused) {
             rd_kafka_pause_partitions(rk, parts);
         } else {
@@ -284,13 +586,13 @@ static void *consumer_main(void *arg)
             if (c->h.on_tick != NULL) {
                 c->h.on_tick(c, c->h.arg);
             }
-            store_offsets(c);
+            offsets_turn(c);
             continue;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, (int)wait_ms);
         if (rkm != NULL) {
             if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                c->h.on_message(c, rkm, c->h.arg);
+                handle(c, rkm);
             } else {
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                     log_json(LVL_WARN, "consumer error",
@@ -310,9 +612,44 @@ static void *consumer_main(void *arg)
         if (c->bp_paused) {
             wait_ms = 10; /* notice room promptly */
         }
-        store_offsets(c);
+        offsets_turn(c);
     }
     return NULL;
+}
+
+/* The maps' group's handle: commits and reads offsets, never joins.  NULL
+ * on error. */
+static rd_kafka_t *maps_new(struct consumer *c, const struct conf *conf, const char *bootstrap,
+                            const struct consumer_opts *opts, char *errstr, size_t errstr_size)
+{
+    char client_id[128];
+    char *group = NULL;
+    rd_kafka_t *rk = NULL;
+    snprintf(client_id, sizeof(client_id), "webhook-bridge-%s-maps", opts->name);
+    rd_kafka_conf_t *kconf = kafka_conf_new(conf, bootstrap, client_id, errstr, errstr_size);
+    if (kconf == NULL) {
+        goto out;
+    }
+    size_t size = strlen(opts->group_id) + sizeof("-offset-maps");
+    group = xmalloc(size);
+    snprintf(group, size, "%s-offset-maps", opts->group_id);
+    if (kafka_conf_set(kconf, "group.id", group, errstr, errstr_size) != 0 ||
+        kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
+        kafka_conf_set(kconf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0) {
+        goto out;
+    }
+    rd_kafka_conf_set_offset_commit_cb(kconf, commit_cb);
+    rd_kafka_conf_set_opaque(kconf, c);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, errstr_size);
+    if (rk != NULL) {
+        kconf = NULL;
+    }
+out:
+    if (kconf != NULL) {
+        rd_kafka_conf_destroy(kconf);
+    }
+    free(group);
+    return rk;
 }
 
 int consumer_start(struct consumer **cp, const struct conf *conf, const char *bootstrap,
@@ -340,10 +677,20 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
         }
     }
     /* Commit stored offsets every second: what a crash redelivers is what was
-     * in flight plus at most one second of resolved records. */
+     * in flight plus at most one second of resolved records not in a map. */
     if (kafka_conf_set(kconf, "auto.commit.interval.ms", "1000", errstr, errstr_size) != 0) {
         goto fail;
     }
+    /* partition.assignment.strategy stays librdkafka's eager default
+     * (range,roundrobin): its cooperative-sticky protocol in 2.0.2 declares
+     * the assignment lost when a commit meets a rebalance (librdkafka
+     * #4059, fixed in 2.10.0: every partition revoked and replayed), can
+     * hang or assert when an assignment comes while the consumer closes
+     * (#4527, fixed in 2.5.0; an abort in rd_kafka_cgrp_terminated seen
+     * here), and may move a fetch position back on resume (#4686).  Under
+     * the eager protocol a revoke waits for the records in flight (revoke),
+     * so a rebalance duplicates nothing either way.  A user property may
+     * still choose cooperative-sticky (tests/e2e/graceful_coop.sh). */
     /* Prefetch at most 16 MiB (librdkafka's default is 64 MiB per consumer):
      * the pipeline holds max_in_flight deliveries anyway, and 16 MiB is a
      * fraction of a second of events at full speed (8 MiB starved the
@@ -383,20 +730,31 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
     c->name = xstrdup(opts->name);
     c->h = *h;
     c->pl = pl;
-    c->offsets = offsets_new();
+    c->offsets = offsets_new((size_t)conf->delivery.max_in_flight * OFFSETS_LIMIT_FACTOR);
     c->assigned = rd_kafka_topic_partition_list_new(8);
     c->held = rd_kafka_topic_partition_list_new(8);
+    c->full = rd_kafka_topic_partition_list_new(8);
+    c->map_budget = MAP_BUDGET;
+    c->next_commit_ms = util_mono_ms() + COMMIT_INTERVAL_MS;
+    c->revoke_wait_ms = conf->delivery.drain_timeout_ms;
     rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
     rd_kafka_conf_set_stats_cb(kconf, stats_cb);
     pthread_mutex_init(&c->stats_lock, NULL);
     atomic_init(&c->heartbeat_ms, util_mono_ms());
     rd_kafka_conf_set_opaque(kconf, c);
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, (size_t)errstr_size);
+    c->maps_rk = maps_new(c, conf, bootstrap, opts, errstr, errstr_size);
+    if (c->maps_rk != NULL) {
+        c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, (size_t)errstr_size);
+    }
     if (c->rk == NULL) {
+        if (c->maps_rk != NULL) {
+            rd_kafka_destroy(c->maps_rk);
+        }
         pthread_mutex_destroy(&c->stats_lock);
         offsets_destroy(c->offsets);
         rd_kafka_topic_partition_list_destroy(c->assigned);
         rd_kafka_topic_partition_list_destroy(c->held);
+        rd_kafka_topic_partition_list_destroy(c->full);
         free(c->name);
         free(c);
         goto fail;
@@ -444,18 +802,20 @@ void consumer_close(struct consumer *c)
         return;
     }
     consumer_stop(c);
-    store_offsets(c);
-    /* Leaves the group: the revoke callback commits what was stored. */
+    /* Leaves the group: the revoke callback commits what is resolved. */
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("%s: close: %s", c->name, rd_kafka_err2str(err));
     }
     rd_kafka_destroy(c->rk);
+    rd_kafka_poll(c->maps_rk, 0); /* the last commits' results */
+    rd_kafka_destroy(c->maps_rk);
     json_decref(c->lags);
     pthread_mutex_destroy(&c->stats_lock);
     offsets_destroy(c->offsets);
     rd_kafka_topic_partition_list_destroy(c->assigned);
     rd_kafka_topic_partition_list_destroy(c->held);
+    rd_kafka_topic_partition_list_destroy(c->full);
     free(c->name);
     free(c);
 }

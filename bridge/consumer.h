@@ -2,10 +2,14 @@
  * consumer: a consumer-group member on its own thread, shared by the events
  * consumer (router) and the delay scheduler (retry).  It owns the
  * rd_kafka_t, the offsets tracker and the pause state: a partition is paused
- * while the pipeline is saturated (backpressure) or while its handler holds
- * it (a delay record not yet due).  Offsets are stored with the
- * contiguous-prefix rule and committed by librdkafka's auto-commit, and
- * synchronously on revoke and close.
+ * while the pipeline is saturated (backpressure), while its handler holds
+ * it (a delay record not yet due) or while its tracker is at its bound.
+ * Offsets are stored with the contiguous-prefix rule and committed by
+ * librdkafka's auto-commit; the maps of records resolved behind the oldest
+ * unresolved one go every second to the "<group>-offset-maps" group, and
+ * are read back on assignment to skip those records.  A revoke waits (at
+ * most delivery.drain_timeout) for the revoked partitions' records to
+ * resolve, then commits offsets and maps synchronously; close revokes.
  *
  * Threads: consumer_start/stop/close on main; the handler's callbacks and
  * consumer_hold/unhold/offsets on the consumer's thread only.

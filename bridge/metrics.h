@@ -72,7 +72,12 @@
     X(registry_records_applied, "registry_records_applied_total", "",                              \
       "Endpoints-topic records applied to the registry")                                           \
     X(registry_records_invalid, "registry_records_invalid_total", "",                              \
-      "Endpoints-topic records skipped because they did not validate")
+      "Endpoints-topic records skipped because they did not validate")                             \
+    X(records_skipped, "records_skipped_total", "",                                                \
+      "Records skipped on assignment: the previous owner's commit listed them as resolved")        \
+    X(partitions_paused_full, "partitions_paused_full_total", "",                                  \
+      "Times a partition was paused with its offset tracker at its bound (records resolved "       \
+      "behind an unresolved one)")
 
 enum metrics_counter {
 #define METRICS_ENUM(name, family, labels, help) M_##name,

@@ -63,7 +63,7 @@ static void expect_nothing(struct offsets *o)
 static void test_in_order(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e[5];
     for (int i = 0; i < 5; i++) {
         e[i] = offsets_track(o, "events", 0, 100 + i, 1);
@@ -86,7 +86,7 @@ static void test_in_order(void **state)
 static void test_out_of_order(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e[10];
     for (int i = 0; i < 10; i++) {
         e[i] = offsets_track(o, "events", 3, i, 1);
@@ -111,7 +111,7 @@ static void test_out_of_order(void **state)
 static void test_zero_deliveries(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     (void)offsets_track(o, "events", 0, 7, 0);
     expect_one(o, "events", 0, 8);
     /* Behind an unresolved record, a record with no deliveries waits. */
@@ -131,7 +131,7 @@ static void test_zero_deliveries(void **state)
 static void test_partitions_independent(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     /* Same partition numbers in two topics, interleaved tracking. */
     struct offsets_entry *a0[3], *a1[3], *b0[3];
     for (int i = 0; i < 3; i++) {
@@ -172,7 +172,7 @@ static void test_partitions_independent(void **state)
 static void test_many_partitions(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     enum { NP = 64, NR = 20 };
     static struct offsets_entry *e[NP][NR];
     for (int r = 0; r < NR; r++) {
@@ -220,7 +220,7 @@ static void test_many_partitions(void **state)
 static void test_three_deliveries(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e = offsets_track(o, "events", 0, 41, 3);
     offsets_release(e);
     expect_nothing(o);
@@ -236,7 +236,7 @@ static void test_three_deliveries(void **state)
 static void test_collect_only_when_advanced(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     expect_nothing(o); /* empty tracker */
     struct offsets_entry *e0 = offsets_track(o, "events", 0, 0, 1);
     struct offsets_entry *e1 = offsets_track(o, "events", 1, 0, 1);
@@ -253,7 +253,7 @@ static void test_collect_only_when_advanced(void **state)
 static void test_abandon_blocks(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e[6];
     for (int i = 0; i < 4; i++) {
         e[i] = offsets_track(o, "events", 0, i, 1);
@@ -312,7 +312,7 @@ static void test_forget_then_late_release(void **state)
 {
     (void)state;
     enum { N = 100 };
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e[N];
     struct offsets_entry *keep[N];
     for (int i = 0; i < N; i++) {
@@ -361,7 +361,7 @@ static void test_forget_then_late_release(void **state)
 static void test_forget_keeps_others(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *a = offsets_track(o, "t", 0, 10, 1);
     struct offsets_entry *b = offsets_track(o, "t", 1, 20, 1);
     struct offsets_entry *c = offsets_track(o, "t", 2, 30, 1);
@@ -384,7 +384,7 @@ static void test_forget_keeps_others(void **state)
 static void test_destroy_with_outstanding(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e[8];
     for (int i = 0; i < 8; i++) {
         e[i] = offsets_track(o, "events", i % 2, i, 2);
@@ -428,7 +428,7 @@ static void *worker_thread(void *arg)
 static void test_concurrent_releases(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry **e = malloc(C_ENTRIES * sizeof(*e));
     assert_non_null(e);
     for (int i = 0; i < C_ENTRIES; i++) {
@@ -499,7 +499,7 @@ static void *hammer_thread(void *arg)
 static void test_concurrent_one_record(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry *e = offsets_track(o, "events", 0, 7, C_THREADS * C_ENTRIES);
     struct offsets_entry *last = offsets_track(o, "events", 0, 8, 1);
     pthread_t t[C_THREADS];
@@ -541,7 +541,7 @@ static void *slice_thread(void *arg)
 static void test_concurrent_slices(void **state)
 {
     (void)state;
-    struct offsets *o = offsets_new();
+    struct offsets *o = offsets_new(0);
     struct offsets_entry **e = malloc(C_ENTRIES * sizeof(*e));
     assert_non_null(e);
     for (int i = 0; i < C_ENTRIES; i++) {
@@ -564,6 +564,258 @@ static void test_concurrent_slices(void **state)
     free(e);
 }
 
+/* The bound: a partition whose tracked-but-unpopped records reach the limit
+ * is full until its head resolves and the prefix pops; partitions are
+ * counted apart, and no limit means never full. */
+static void test_limit_full(void **state)
+{
+    (void)state;
+    struct offsets *o = offsets_new(4);
+    struct offsets_entry *head = offsets_track(o, "events", 0, 0, 1);
+    for (int64_t off = 1; off < 3; off++) {
+        (void)offsets_track(o, "events", 0, off, 0);
+    }
+    (void)offsets_track(o, "events", 1, 0, 0);
+    assert_false(offsets_full(o, "events", 0));
+    (void)offsets_track(o, "events", 0, 3, 0);
+    assert_int_equal(offsets_tracked(o, "events", 0), 4);
+    assert_true(offsets_full(o, "events", 0));
+    assert_false(offsets_full(o, "events", 1));
+    assert_false(offsets_full(o, "other", 0));
+    /* Resolved records behind the head do not pop: still full. */
+    rd_kafka_topic_partition_list_t *list = offsets_collect(o);
+    assert_int_equal(offset_in(list, "events", 0), ABSENT);
+    rd_kafka_topic_partition_list_destroy(list);
+    assert_true(offsets_full(o, "events", 0));
+    offsets_release(head);
+    list = offsets_collect(o);
+    assert_int_equal(offset_in(list, "events", 0), 4);
+    rd_kafka_topic_partition_list_destroy(list);
+    assert_int_equal(offsets_tracked(o, "events", 0), 0);
+    assert_false(offsets_full(o, "events", 0));
+    offsets_destroy(o);
+
+    o = offsets_new(0);
+    head = offsets_track(o, "events", 0, 0, 1);
+    for (int64_t off = 1; off < 10000; off++) {
+        (void)offsets_track(o, "events", 0, off, 0);
+    }
+    assert_false(offsets_full(o, "events", 0));
+    offsets_release(head);
+    offsets_destroy(o);
+}
+
+/* The one entry of list for (topic, partition). */
+static const rd_kafka_topic_partition_t *elem(const rd_kafka_topic_partition_list_t *list,
+                                              const char *topic, int32_t partition)
+{
+    assert_non_null(list);
+    for (int i = 0; i < list->cnt; i++) {
+        if (list->elems[i].partition == partition && strcmp(list->elems[i].topic, topic) == 0) {
+            return &list->elems[i];
+        }
+    }
+    fail_msg("%s[%d] not in the list", topic, (int)partition);
+    return NULL;
+}
+
+static void expect_map(const rd_kafka_topic_partition_t *tp, const char *want)
+{
+    if (want == NULL) {
+        assert_null(tp->metadata);
+        return;
+    }
+    assert_non_null(tp->metadata);
+    assert_int_equal(tp->metadata_size, strlen(want));
+    assert_memory_equal(tp->metadata, want, strlen(want));
+}
+
+/* The commit list: the oldest unresolved offset with the map of the later
+ * resolved ones, read back as the skip set of the next owner. */
+static void test_commit_map_roundtrip(void **state)
+{
+    (void)state;
+    struct offsets *o = offsets_new(0);
+    struct offsets_entry *e[7];
+    /* 10 pending, 11 12 resolved, 13 pending, 14 15 resolved, 16 pending */
+    for (int i = 0; i < 7; i++) {
+        int pending = (i == 0 || i == 3 || i == 6) ? 1 : 0;
+        e[i] = offsets_track(o, "events", 2, 10 + i, pending);
+    }
+    rd_kafka_topic_partition_list_t *list = offsets_commit_list(o, 4000, NULL);
+    const rd_kafka_topic_partition_t *tp = elem(list, "events", 2);
+    assert_int_equal(tp->offset, 10);
+    expect_map(tp, "wb1:10:1,2,1,2");
+
+    struct offsets *next = offsets_new(0);
+    assert_int_equal(offsets_set_skip(next, "events", 2, 10, tp->metadata, tp->metadata_size), 4);
+    const int want[] = {0, 1, 1, 0, 1, 1, 0, 0, 0};
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(offsets_skip(next, "events", 2, 10 + i), want[i]);
+    }
+    assert_int_equal(offsets_skip(next, "events", 3, 11), 0);
+    rd_kafka_topic_partition_list_destroy(list);
+    offsets_destroy(next);
+
+    /* Nothing changed: nothing to commit. */
+    assert_null(offsets_commit_list(o, 4000, NULL));
+    /* The head resolves: the offset moves to 13, the map follows. */
+    offsets_release(e[0]);
+    list = offsets_commit_list(o, 4000, NULL);
+    tp = elem(list, "events", 2);
+    assert_int_equal(tp->offset, 13);
+    expect_map(tp, "wb1:13:1,2");
+    rd_kafka_topic_partition_list_destroy(list);
+    /* A failed commit is listed again, unchanged. */
+    offsets_commit_failed(o, "events", 2);
+    list = offsets_commit_list(o, 4000, NULL);
+    expect_map(elem(list, "events", 2), "wb1:13:1,2");
+    rd_kafka_topic_partition_list_destroy(list);
+    /* A revoke lists its partitions even unchanged. */
+    rd_kafka_topic_partition_list_t *only = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(only, "events", 2);
+    rd_kafka_topic_partition_list_add(only, "events", 9); /* not tracked */
+    list = offsets_commit_list(o, 4000, only);
+    assert_int_equal(list->cnt, 1);
+    assert_int_equal(elem(list, "events", 2)->offset, 13);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_topic_partition_list_destroy(only);
+    /* Everything resolved: the offset after the last, no map. */
+    offsets_release(e[3]);
+    offsets_release(e[6]);
+    list = offsets_commit_list(o, 4000, NULL);
+    tp = elem(list, "events", 2);
+    assert_int_equal(tp->offset, 17);
+    expect_map(tp, NULL);
+    rd_kafka_topic_partition_list_destroy(list);
+    offsets_destroy(o);
+}
+
+/* Offsets that never come as records (compaction, transaction markers)
+ * join the resolved runs; abandoned records are not resolved. */
+static void test_commit_map_gaps_and_abandoned(void **state)
+{
+    (void)state;
+    struct offsets *o = offsets_new(0);
+    struct offsets_entry *head = offsets_track(o, "events", 0, 100, 1);
+    (void)offsets_track(o, "events", 0, 103, 0);
+    struct offsets_entry *ab = offsets_track(o, "events", 0, 104, 1);
+    offsets_abandon(ab);
+    (void)offsets_track(o, "events", 0, 105, 0);
+    rd_kafka_topic_partition_list_t *list = offsets_commit_list(o, 4000, NULL);
+    expect_map(elem(list, "events", 0), "wb1:100:1,3,1,1");
+    rd_kafka_topic_partition_list_destroy(list);
+    offsets_release(head);
+    offsets_destroy(o);
+}
+
+/* The map stops at the byte budget on a resolved run: what it lists is
+ * resolved (a subset of them: safe), never an unresolved record. */
+static void test_commit_map_budget(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    struct offsets *o = offsets_new(0);
+    struct offsets_entry **held = calloc(N, sizeof(*held));
+    for (int i = 0; i < N; i++) {
+        /* even offsets pending, odd ones resolved: the longest map */
+        held[i] = offsets_track(o, "events", 0, i, i % 2 == 0 ? 1 : 0);
+    }
+    for (size_t budget = 0; budget <= 4000; budget += 37) {
+        offsets_commit_failed(o, "events", 0);
+        rd_kafka_topic_partition_list_t *list = offsets_commit_list(o, budget, NULL);
+        const rd_kafka_topic_partition_t *tp = elem(list, "events", 0);
+        assert_int_equal(tp->offset, 0);
+        assert_true(tp->metadata_size <= budget);
+        struct offsets *next = offsets_new(0);
+        int64_t n = offsets_set_skip(next, "events", 0, 0, tp->metadata, tp->metadata_size);
+        assert_true(n <= N / 2);
+        int64_t skipped = 0;
+        for (int i = 0; i < N; i++) {
+            int skip = offsets_skip(next, "events", 0, i);
+            assert_true(skip == 0 || i % 2 == 1);
+            skipped += skip;
+        }
+        assert_int_equal(skipped, n);
+        if (budget > 3900) {
+            assert_true(n > 500); /* most of the budget is used */
+        }
+        offsets_destroy(next);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    for (int i = 0; i < N; i += 2) {
+        offsets_release(held[i]);
+    }
+    offsets_destroy(o);
+    free(held);
+}
+
+/* Metadata this version did not write, or for another offset, or damaged,
+ * skips nothing. */
+static void test_skip_rejects_foreign(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "",
+        "wb1:",
+        "wb1:10",
+        "wb1:11:1,2",                    /* another offset's map */
+        "wb2:10:1,2",                    /* another version */
+        "pc1:AAEC",                      /* another format */
+        "wb1:10:1,x",                    /* damaged */
+        "wb1:10:1,,2",                   /* damaged */
+        "wb1:10:-1,2",                   /* negative */
+        "wb1:10:1,2,",                   /* trailing comma */
+        "wb1:10:1,99999999999999999999", /* overflow */
+        "some-user-metadata",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct offsets *o = offsets_new(0);
+        assert_int_equal(offsets_set_skip(o, "events", 0, 10, bad[i], strlen(bad[i])), 0);
+        for (int64_t off = 10; off < 20; off++) {
+            assert_int_equal(offsets_skip(o, "events", 0, off), 0);
+        }
+        offsets_destroy(o);
+    }
+    struct offsets *o = offsets_new(0);
+    assert_int_equal(offsets_set_skip(o, "events", 0, 10, NULL, 0), 0);
+    assert_int_equal(offsets_set_skip(o, "events", 0, -1001, "wb1:-1001:1,2", 13), 0);
+    /* A record before the map's offset (fetching started elsewhere: an
+     * offset reset, a topic made again) drops the set. */
+    assert_int_equal(offsets_set_skip(o, "events", 0, 10, "wb1:10:1,2", 10), 2);
+    assert_int_equal(offsets_skip(o, "events", 0, 3), 0);
+    assert_int_equal(offsets_skip(o, "events", 0, 11), 0);
+    /* The skip set is the one of the last assignment. */
+    assert_int_equal(offsets_set_skip(o, "events", 0, 10, "wb1:10:1,2", 10), 2);
+    offsets_forget(o, "events", 0);
+    assert_int_equal(offsets_skip(o, "events", 0, 11), 0);
+    offsets_destroy(o);
+}
+
+/* What a revoke waits for: records neither resolved nor abandoned, in the
+ * revoked partitions only. */
+static void test_unsettled(void **state)
+{
+    (void)state;
+    struct offsets *o = offsets_new(0);
+    struct offsets_entry *a = offsets_track(o, "events", 0, 0, 1);
+    struct offsets_entry *b = offsets_track(o, "events", 0, 1, 2);
+    (void)offsets_track(o, "events", 0, 2, 0);
+    struct offsets_entry *c = offsets_track(o, "events", 1, 0, 1);
+    rd_kafka_topic_partition_list_t *p0 = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(p0, "events", 0);
+    assert_int_equal(offsets_unsettled(o, p0), 2);
+    offsets_release(a);
+    assert_int_equal(offsets_unsettled(o, p0), 1);
+    offsets_release(b);
+    assert_int_equal(offsets_unsettled(o, p0), 1);
+    offsets_abandon(b);
+    assert_int_equal(offsets_unsettled(o, p0), 0);
+    rd_kafka_topic_partition_list_destroy(p0);
+    offsets_release(c);
+    offsets_destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +833,12 @@ int main(void)
         cmocka_unit_test(test_concurrent_releases),
         cmocka_unit_test(test_concurrent_one_record),
         cmocka_unit_test(test_concurrent_slices),
+        cmocka_unit_test(test_limit_full),
+        cmocka_unit_test(test_commit_map_roundtrip),
+        cmocka_unit_test(test_commit_map_gaps_and_abandoned),
+        cmocka_unit_test(test_commit_map_budget),
+        cmocka_unit_test(test_skip_rejects_foreign),
+        cmocka_unit_test(test_unsettled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
