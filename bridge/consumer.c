@@ -64,6 +64,8 @@
 #define COMMITTED_TIMEOUT_MS 10000 /* reading committed offsets, committing maps */
 #define REVOKE_POLL_MS 10
 #define REVOKE_COMMIT_RETRY_MS 5000
+#define LEAVE_QUIET_MS 500  /* leave_group: no rebalance callback for this long */
+#define LEAVE_EXTRA_MS 5000 /* leave_group: beyond a revoke's own wait */
 
 struct consumer {
     char *name;
@@ -90,6 +92,7 @@ struct consumer {
     size_t map_budget;                         /* bytes of metadata per commit */
     int64_t next_commit_ms;                    /* mono ms of the next periodic commit */
     int64_t revoke_wait_ms;                    /* how long a revoke waits */
+    int rebalances;                            /* rebalance callbacks served so far */
     int64_t bp_since;                          /* saturated since (mono ms), or 0 */
 };
 
@@ -496,6 +499,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, NULL);
         }
     }
+    c->rebalances++;
     atomic_store(&c->n_assigned, c->assigned->cnt);
     atomic_store(&c->joined, 1);
 }
@@ -796,12 +800,52 @@ void consumer_stop(struct consumer *c)
     }
 }
 
+/* Leaves the group before rd_kafka_consumer_close, serving the rebalance
+ * callbacks in this poll: librdkafka 2.0.2 can hang in an assign call, or
+ * abort (rd_kafka_cgrp_terminated: "assignment in progress"), when a
+ * rebalance completes inside rd_kafka_consumer_close (librdkafka #4527,
+ * fixed in 2.5; seen in e2e fleet with SIGTERM during a rebalance).  After
+ * the unsubscribe the member's assignment is revoked (revoke() commits)
+ * and it leaves; a rebalance under way ends here, not in the close.  Done
+ * when nothing is assigned and no callback came for LEAVE_QUIET_MS, or at
+ * the deadline.  Records polled meanwhile are dropped unhandled: their
+ * offsets are not stored, so the next owner consumes them. */
+static void leave_group(struct consumer *c)
+{
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(c->rk);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("%s: unsubscribe: %s", c->name, rd_kafka_err2str(err));
+        return;
+    }
+    int64_t now = util_mono_ms();
+    int64_t deadline = now + c->revoke_wait_ms + LEAVE_EXTRA_MS;
+    int64_t quiet_since = now;
+    int seen = c->rebalances;
+    while (now < deadline) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 100);
+        if (rkm != NULL) {
+            rd_kafka_message_destroy(rkm);
+        }
+        now = util_mono_ms();
+        if (c->rebalances != seen) {
+            seen = c->rebalances;
+            quiet_since = now;
+        }
+        if (c->assigned->cnt == 0 && now - quiet_since >= LEAVE_QUIET_MS) {
+            return;
+        }
+    }
+    log_warn("%s: still assigned %d partitions after unsubscribing; closing anyway", c->name,
+             c->assigned->cnt);
+}
+
 void consumer_close(struct consumer *c)
 {
     if (c == NULL) {
         return;
     }
     consumer_stop(c);
+    leave_group(c);
     /* Leaves the group: the revoke callback commits what is resolved. */
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
