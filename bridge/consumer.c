@@ -61,6 +61,7 @@
 /* A commit's metadata: below the broker's offset.metadata.max.bytes (4096
  * by default).  Halved whenever a broker refuses a map as too large. */
 #define MAP_BUDGET 4000
+#define MAP_BUDGET_MIN 256         /* halving on refusals stops here */
 #define COMMITTED_TIMEOUT_MS 10000 /* reading committed offsets, committing maps */
 #define REVOKE_POLL_MS 10
 #define REVOKE_COMMIT_RETRY_MS 5000
@@ -112,6 +113,9 @@ static void store_offsets(struct consumer *c)
 /* Commits the maps that changed (only == NULL, async), or those of the
  * listed partitions (sync), to the maps' group.  Failures come back
  * through commit_cb. */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
 static void commit_maps(struct consumer *c, const rd_kafka_topic_partition_list_t *only)
 {
     rd_kafka_topic_partition_list_t *list = offsets_commit_list(c->offsets, c->map_budget, only);
@@ -143,6 +147,9 @@ static void commit_maps(struct consumer *c, const rd_kafka_topic_partition_list_
             rd_kafka_event_t *ev = rd_kafka_queue_poll(q, COMMITTED_TIMEOUT_MS);
             err = ev != NULL ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
             if (ev != NULL) {
+                /* The event's error is set only when every partition
+                 * failed: each partition's own result goes to commit_cb. */
+                commit_cb(c->maps_rk, err, rd_kafka_event_topic_partition_list(ev), c);
                 rd_kafka_event_destroy(ev);
             }
         }
@@ -165,14 +172,17 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)rk;
     (void)err;
     struct consumer *c = opaque;
+    int halved = 0; /* once per answer, however many partitions it refused */
     for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
         if (tp->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             continue;
         }
         offsets_commit_failed(c->offsets, tp->topic, tp->partition);
-        if (tp->err == RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE && c->map_budget > 0) {
-            c->map_budget /= 2;
+        if (tp->err == RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE && !halved &&
+            c->map_budget > MAP_BUDGET_MIN) {
+            halved = 1;
+            c->map_budget = c->map_budget / 2 > MAP_BUDGET_MIN ? c->map_budget / 2 : MAP_BUDGET_MIN;
             log_warn("%s: the broker refused a commit's metadata as too large "
                      "(offset.metadata.max.bytes): maps now at most %zu bytes",
                      c->name, c->map_budget);
@@ -407,7 +417,9 @@ static void revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
      * revoke_wait_ms: then what is resolved is committed, with its map,
      * before the partitions go, and the next owner delivers nothing twice
      * but what was still unresolved at the deadline. */
-    int64_t deadline = util_mono_ms() + c->revoke_wait_ms;
+    /* While closing the pipeline has drained already: what is unresolved
+     * now (a record Kafka has not acknowledged) stays so. */
+    int64_t deadline = util_mono_ms() + (atomic_load(&c->running) ? c->revoke_wait_ms : 0);
     size_t left = offsets_unsettled(c->offsets, parts);
     log_debug("%s: revoking %d partitions: %zu records unresolved, %zu tracked over all", c->name,
               parts->cnt, left, offsets_pending(c->offsets));
@@ -680,6 +692,17 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
             goto fail;
         }
     }
+    /* A member that dies (kill -9, a node lost) keeps its partitions until
+     * its session times out: librdkafka's 45 s is that long a stall of
+     * every first attempt and retry on them.  10 s (heartbeats every 3 s;
+     * the broker's group.min.session.timeout.ms is 6 s by default) bounds
+     * it; librdkafka's own thread sends the heartbeats, so a busy pipeline
+     * never misses one.  A user property wins (static membership wants a
+     * longer one: README). */
+    if (kafka_conf_set(kconf, "session.timeout.ms", "10000", errstr, errstr_size) != 0 ||
+        kafka_conf_set(kconf, "heartbeat.interval.ms", "3000", errstr, errstr_size) != 0) {
+        goto fail;
+    }
     /* Commit stored offsets every second: what a crash redelivers is what was
      * in flight plus at most one second of resolved records not in a map. */
     if (kafka_conf_set(kconf, "auto.commit.interval.ms", "1000", errstr, errstr_size) != 0) {
@@ -817,8 +840,13 @@ static void leave_group(struct consumer *c)
         log_warn("%s: unsubscribe: %s", c->name, rd_kafka_err2str(err));
         return;
     }
+    if (rd_kafka_assignment_lost(c->rk)) {
+        /* No revoke comes for a lost assignment (rdkafka_cgrp.c): the
+         * group has moved on without this member already. */
+        return;
+    }
     int64_t now = util_mono_ms();
-    int64_t deadline = now + c->revoke_wait_ms + LEAVE_EXTRA_MS;
+    int64_t deadline = now + LEAVE_EXTRA_MS;
     int64_t quiet_since = now;
     int seen = c->rebalances;
     while (now < deadline) {

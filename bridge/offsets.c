@@ -273,6 +273,12 @@ static char *build_map(const struct part *p, int64_t base, size_t budget)
     char *map = NULL;
     int64_t pos = base;
     for (const struct offsets_entry *e = p->head; e != NULL; e = e->next) {
+        if (e->offset < pos) {
+            /* Offsets went back within the assignment (an offset reset, a
+             * log truncated, a re-fetch): what follows is not in the
+             * map's offset space, so the map ends here, short but right. */
+            break;
+        }
         if (e->offset > pos) {
             runs_add(&r, 1, e->offset - pos);
         }

@@ -709,6 +709,30 @@ static void test_commit_map_gaps_and_abandoned(void **state)
     offsets_destroy(o);
 }
 
+/* Offsets that go back within an assignment (an offset reset after a log
+ * truncation, a re-fetch) end the map where they go back: the records
+ * after are not in its offset space.  Before, the map went on with runs
+ * counted from the old position and the next owner skipped records never
+ * resolved (an independent review found it). */
+static void test_commit_map_offsets_back(void **state)
+{
+    (void)state;
+    struct offsets *o = offsets_new(0);
+    struct offsets_entry *head = offsets_track(o, "events", 0, 100, 1);
+    for (int64_t off = 101; off <= 103; off++) {
+        (void)offsets_track(o, "events", 0, off, 0);
+    }
+    (void)offsets_track(o, "events", 0, 0, 0); /* reset to the start */
+    struct offsets_entry *u1 = offsets_track(o, "events", 0, 1, 1);
+    (void)offsets_track(o, "events", 0, 2, 0);
+    rd_kafka_topic_partition_list_t *list = offsets_commit_list(o, 4000, NULL);
+    expect_map(elem(list, "events", 0), "wb1:100:1,3");
+    rd_kafka_topic_partition_list_destroy(list);
+    offsets_release(u1);
+    offsets_release(head);
+    offsets_destroy(o);
+}
+
 /* The map stops at the byte budget on a resolved run: what it lists is
  * resolved (a subset of them: safe), never an unresolved record. */
 static void test_commit_map_budget(void **state)
@@ -837,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_commit_map_roundtrip),
         cmocka_unit_test(test_commit_map_gaps_and_abandoned),
         cmocka_unit_test(test_commit_map_budget),
+        cmocka_unit_test(test_commit_map_offsets_back),
         cmocka_unit_test(test_skip_rejects_foreign),
         cmocka_unit_test(test_unsettled),
     };
