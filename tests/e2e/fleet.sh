@@ -41,6 +41,32 @@
 #   rd  account C, Unsubscribe only; always 500 (dead-lettered at window end)
 # Account D's Subscribe events match nothing.
 . tests/e2e/lib.sh
+# librdkafka 2.0.2's mock cluster can die on an assertion of its own
+# (rdkafka_mock_cgrp.c, rd_kafka_mock_cgrp_member_add: "!member->resp", a
+# member's JoinGroup while one of its earlier JoinGroups is still held),
+# seen once in CI under this test's faults.  Then the cluster is gone, not
+# a bridge: the checks the bridges fail without a cluster say nothing of
+# them, so the run ends skipped and says why (the mock's own message is
+# printed); it is not counted as passed.
+mock_crashed() { [ -f "$T/mk.err" ] && grep -q 'Assertion' "$T/mk.err"; }
+fail() {
+    if mock_crashed; then
+        echo "after the mock cluster crashed: $*"
+    else
+        echo "FAIL: $*"
+        FAILS=$((FAILS + 1))
+    fi
+}
+finish() {
+    if mock_crashed && [ "$FAILS" -eq 0 ]; then
+        sed 's/^/    mockkafka: /' "$T/mk.err" | grep -m3 Assertion
+        echo "skip: fleet: the mock cluster died on its own assertion (librdkafka 2.0.2's mock, above): this run proves nothing"
+        exit 0
+    fi
+    [ "$FAILS" -eq 0 ] && exit 0
+    echo "$FAILS check(s) failed; logs in $T"
+    exit 1
+}
 # KAFKA=real (issue 9 item 7): a three-node Apache Kafka cluster
 # (tests/kafka/broker.sh --nodes 3), topics with replication 3; the broker
 # outage and the leader moves are a node killed with -9 (the leader of an
