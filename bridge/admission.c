@@ -371,9 +371,15 @@ struct delivery *admission_shed(struct admission *a, struct admission_ep *ep)
     return dl;
 }
 
-void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed)
+void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed, int64_t now_ms)
 {
-    ep->failures = failed ? ep->failures + 1 : 0;
+    if (!failed) {
+        ep->failures = 0;
+        ep->last_ok_ms = now_ms;
+    } else if (ep->failures + 1 < ADMISSION_BREAKER_FAILURES || ep->last_ok_ms == 0 ||
+               now_ms - ep->last_ok_ms >= ADMISSION_BREAKER_QUIET_MS) {
+        ep->failures++;
+    }
     ep->answer_ms = admission_ewma(ep->answer_ms, duration_ms);
     ep->running--;
 }

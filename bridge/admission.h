@@ -8,7 +8,13 @@
  * the number of workers):
  * - cap: at most this many attempts run at once (endpoint_max_in_flight).
  * - circuit breaker: after ADMISSION_BREAKER_FAILURES failed attempts in a
- *   row, one attempt at a time (the probe); the rest is deferred.
+ *   row, and no success for ADMISSION_BREAKER_QUIET_MS, one attempt at a
+ *   time (the probe); the rest is deferred.  The quiet rule keeps the
+ *   circuit of an endpoint that still answers some deliveries (a flaky
+ *   one, or one that refuses every first attempt and takes the retry)
+ *   closed: its failures are retried on schedule rather than deferred
+ *   slot after slot to the end of their windows.  A dead endpoint never
+ *   succeeds and opens at its 5th failure.
  * - share: an endpoint's backlog (waiting x answer time / cap: how long the
  *   newest would wait; the answer time is the average of its answers, or
  *   before the first one the age of its oldest running attempt) is at most
@@ -43,6 +49,8 @@
 struct delivery;
 
 #define ADMISSION_BREAKER_FAILURES 5 /* consecutive failures that open a circuit */
+/* ... when the endpoint's last success is at least this old (or none). */
+#define ADMISSION_BREAKER_QUIET_MS 10000
 
 /* The limits of one worker; const once the worker runs. */
 struct admission_limits {
@@ -60,7 +68,9 @@ struct admission_ep {
     char *id;
     int running;                /* attempts of this endpoint in progress */
     int waiting;                /* deliveries in the FIFO */
-    int failures;               /* consecutive failed attempts (breaker) */
+    int failures;               /* consecutive failed attempts (breaker), kept below
+                                   ADMISSION_BREAKER_FAILURES within the quiet time */
+    int64_t last_ok_ms;         /* wall time of its last success, 0 for none */
     int64_t answer_ms;          /* EWMA of attempt durations, -1 before the first */
     int overdue;                /* attempts running past slow_ms at the last scan */
     int64_t oldest_ms;          /* age of its oldest running attempt at the last scan */
@@ -158,9 +168,11 @@ struct delivery *admission_next(struct admission *a, struct admission_ep *ep,
  * endpoint (admission_next defers its waiting deliveries). */
 struct delivery *admission_shed(struct admission *a, struct admission_ep *ep);
 
-/* An attempt of ep ended after duration_ms; failed: it is retried (the
- * breaker counts it).  running is decremented. */
-void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed);
+/* An attempt of ep ended at now_ms (wall clock) after duration_ms;
+ * failed: it is retried (the breaker counts it, unless ep succeeded within
+ * ADMISSION_BREAKER_QUIET_MS).  running is decremented.  The last success
+ * is remembered as long as ep's entry is (busy, or failures to remember). */
+void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed, int64_t now_ms);
 
 /* The scan of running attempts: admission_scan_begin clears what the last
  * scan found, then the worker calls admission_running for each attempt

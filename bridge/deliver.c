@@ -356,10 +356,11 @@ static struct admission_ep *xfer_complete(struct worker *w, struct xfer *x, long
                 (long long)x->resp_bytes, (long long)duration);
     }
 
-    /* Consecutive failures open the endpoint's circuit; any answer that is
-     * not retried (2xx, 410) closes it.  The duration feeds the slow-answer
-     * average, whatever the outcome. */
-    admission_answered(ep, duration, dl->outcome == OUTCOME_RETRY);
+    /* Consecutive failures with no success for a while open the
+     * endpoint's circuit; any answer that is not retried (2xx, 410) closes
+     * it.  The duration feeds the slow-answer average, whatever the
+     * outcome. */
+    admission_answered(ep, duration, dl->outcome == OUTCOME_RETRY, util_now_ms());
     xfer_release(w, x);
     list_append(done_head, done_tail, dl);
     return ep;

@@ -223,13 +223,15 @@ static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offset
     }
     if (!ep->enabled) {
         endpoint_unref(ep);
-        /* Disabled: wait, without an attempt, until the window is over. */
-        int64_t interval = schedule_interval(pl->conf, delivery_attempt_count(dl));
-        int64_t next = (dl->due_ms > now ? dl->due_ms : now) + interval;
-        if (next > dl->first_attempt_ms + pl->conf->retry.window_ms) {
-            pipeline_dead_letter(pl, dl, "endpoint_disabled");
+        /* Disabled: wait, without an attempt, until the window is over,
+         * at the next nominal slot of its schedule, as a breaker deferral
+         * does: enabled again, it gets the attempts its window has left. */
+        struct schedule_decision d;
+        dl->deferrals += schedule_deferred(pl->conf, dl, now, &d);
+        if (d.action == SCHEDULE_PARK) {
+            pipeline_park(pl, dl, d.due_ms, d.interval_ms);
         } else {
-            pipeline_park(pl, dl, next, interval);
+            pipeline_dead_letter(pl, dl, "endpoint_disabled");
         }
         return;
     }

@@ -18,6 +18,8 @@
 #include "admission.h"
 #include "delivery.h"
 
+#define T0 1700000000000LL /* a wall-clock instant, ms */
+
 static const struct admission_limits lim = {
     .cap = 4, .budget = 100, .slow_cap = 1, .slow_ms = 5000};
 
@@ -229,7 +231,7 @@ static void test_state(void **state)
     assert_ptr_equal(ep->wait_tail, d2);
     /* The slow answer ends: the average keeps it slow with nothing
      * overdue; the last chance starts in the freed slot. */
-    admission_answered(ep, 9000, false);
+    admission_answered(ep, 9000, false, T0);
     admission_scan_begin(&a);
     assert_int_equal(ep->overdue, 0);
     assert_true(admission_slow(&a, ep));
@@ -239,7 +241,7 @@ static void test_state(void **state)
     ep->running++;
     assert_int_equal(admission_check(&a, ep, d4, &r), ADMISSION_DEFER);
     assert_int_equal(r, ADMISSION_SLOW);
-    admission_answered(ep, 9000, false);
+    admission_answered(ep, 9000, false, T0);
     /* Idle but slow: remembered, until fast answers bring it back. */
     admission_release(&a, ep);
     assert_int_equal(a.count, 1);
@@ -247,7 +249,7 @@ static void test_state(void **state)
     assert_true(admission_slow(&a, ep));
     for (int i = 0; i < 30 && admission_slow(&a, ep); i++) {
         ep->running++;
-        admission_answered(ep, 20, false);
+        admission_answered(ep, 20, false, T0);
     }
     assert_false(admission_slow(&a, ep));
     admission_release(&a, ep);
@@ -256,7 +258,7 @@ static void test_state(void **state)
     /* Failures are remembered; the sweep at stop forgets everything idle. */
     ep = admission_get(&a, "ep-3");
     ep->running++;
-    admission_answered(ep, 10, true);
+    admission_answered(ep, 10, true, T0);
     admission_release(&a, ep);
     assert_int_equal(a.count, 1);
     admission_sweep(&a);
@@ -268,6 +270,58 @@ static void test_state(void **state)
     delivery_destroy(d2);
     delivery_destroy(d3);
     delivery_destroy(d4);
+}
+
+/* Fails attempt after attempt of ep at now. */
+static void fail_n(struct admission_ep *ep, int n, int64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        ep->running++;
+        admission_answered(ep, 10, true, now);
+    }
+}
+
+/* The breaker opens on an endpoint that has not succeeded for
+ * ADMISSION_BREAKER_QUIET_MS, not on one that still answers part of its
+ * deliveries (every first attempt refused, every retry taken, say). */
+static void test_breaker_quiet(void **state)
+{
+    (void)state;
+    struct admission a;
+    admission_init(&a, &lim);
+
+    /* Never succeeded: open at the 5th failure in a row. */
+    struct admission_ep *dead = admission_get(&a, "dead");
+    fail_n(dead, ADMISSION_BREAKER_FAILURES - 1, T0);
+    assert_false(admission_circuit_open(dead));
+    fail_n(dead, 1, T0);
+    assert_true(admission_circuit_open(dead));
+
+    /* Answers its retries: a success among the failures keeps it closed,
+     * however many fail in a row after it, within the quiet time. */
+    struct admission_ep *half = admission_get(&a, "half");
+    int64_t now = T0;
+    for (int round = 0; round < 20; round++) {
+        half->running++;
+        admission_answered(half, 10, false, now);
+        fail_n(half, 3 * ADMISSION_BREAKER_FAILURES, now + 100);
+        assert_false(admission_circuit_open(half));
+        now += 1000;
+    }
+    /* Its last success grows old: the next failure opens it. */
+    fail_n(half, 1, now + ADMISSION_BREAKER_QUIET_MS - 1001);
+    assert_false(admission_circuit_open(half));
+    fail_n(half, 1, now - 1000 + ADMISSION_BREAKER_QUIET_MS);
+    assert_true(admission_circuit_open(half));
+    /* The probe succeeds: closed again. */
+    half->running++;
+    admission_answered(half, 10, false, now + ADMISSION_BREAKER_QUIET_MS + 1);
+    assert_false(admission_circuit_open(half));
+
+    dead->running = 0;
+    half->running = 0;
+    admission_sweep(&a);
+    admission_deinit(&a);
 }
 
 /* The scan sheds what waits beyond the share once the answer time is
@@ -351,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_decide_slow),    cmocka_unit_test(test_share_of),
         cmocka_unit_test(test_ewma),           cmocka_unit_test(test_state),
         cmocka_unit_test(test_shed),           cmocka_unit_test(test_many_endpoints),
+        cmocka_unit_test(test_breaker_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
