@@ -128,7 +128,8 @@ static const char *not_ready(const struct admin *a)
         return "the events consumer has not joined its group yet";
     }
     if (!deadletter_healthy()) {
-        return "the dead-letter topic refused a record in the last minute (see the error log)";
+        return "the dead-letter topic refuses records: they are held and produced again "
+               "(see the error log and webhook_bridge_dead_letters_held)";
     }
     return NULL;
 }
@@ -171,6 +172,12 @@ static char *metrics_page(const struct admin *a, size_t *lenp)
                    "webhook_bridge_producer_queue %ld\n",
                    a->pl != NULL && a->pl->producer != NULL ? producer_outstanding(a->pl->producer)
                                                             : 0L);
+    metrics_printf(&buf, &len, &cap,
+                   "# HELP webhook_bridge_dead_letters_held Dead letters the dead-letter topic "
+                   "refused, held and produced again every 10 s\n"
+                   "# TYPE webhook_bridge_dead_letters_held gauge\n"
+                   "webhook_bridge_dead_letters_held %ld\n",
+                   deadletter_held());
     metrics_printf(&buf, &len, &cap,
                    "# HELP webhook_bridge_registry_endpoints Endpoints the registry knows\n"
                    "# TYPE webhook_bridge_registry_endpoints gauge\n"

@@ -24,10 +24,15 @@
 #include "utf8.h"
 
 #define ERROR_MAX 512 /* bytes of an error text kept in a dead letter */
-#define REFUSED_UNREADY_MS 60000
+#define REFUSED_LOG_MS 10000
 
-/* When the dead-letter topic last refused a record for good (mono ms). */
-static _Atomic int64_t refused_at_ms;
+/* Dead letters refused and held now (produced again every
+ * PRODUCER_HOLD_BACKOFF_MS). */
+static atomic_long held_now;
+/* The last error line about a held dead letter (mono ms), and how many
+ * refusals were not said since: one line per REFUSED_LOG_MS at most. */
+static _Atomic int64_t refused_logged_ms;
+static atomic_long refused_unsaid;
 
 /* What a dead letter's production reports back to its caller. */
 struct produce_ctx {
@@ -36,26 +41,53 @@ struct produce_ctx {
     char *topic; /* the source, for the error line */
     int32_t partition;
     int64_t offset;
+    int held; /* refused at least once, held since */
 };
 
 /* A dead letter Kafka refuses for good has nowhere else to go: say so
- * loudly (error line, metric, /readyz) and let the caller keep the source
- * offset unstored, so that nothing is lost and an operator can act. */
-static void produced(void *arg, enum producer_status status, const char *error)
+ * loudly (error line, metric, /readyz) and hold it, produced again every
+ * PRODUCER_HOLD_BACKOFF_MS until the topic takes it (an operator fixed the
+ * ACL, the topic, its size limit).  The caller hears nothing meanwhile, so
+ * the source offset stays unstored and the record counted in flight:
+ * nothing is lost, and a restart in between consumes it again. */
+static enum producer_verdict produced(void *arg, enum producer_status status, const char *error)
 {
     struct produce_ctx *c = arg;
     if (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE) {
-        metrics_inc(M_dead_letters_refused);
-        atomic_store(&refused_at_ms, util_mono_ms());
-        log_json(LVL_ERROR,
-                 "the dead-letter topic refused a record; its source offset stays uncommitted",
-                 json_pack("{s:s, s:s?, s:i, s:I}", "error", error != NULL ? error : "", "topic",
-                           c->topic, "partition", (int)c->partition, "offset",
-                           (json_int_t)c->offset));
+        int64_t now = util_mono_ms();
+        if (!c->held) {
+            c->held = 1;
+            atomic_fetch_add(&held_now, 1);
+            metrics_inc(M_dead_letters_refused);
+        }
+        int64_t last = atomic_load(&refused_logged_ms);
+        if ((last == 0 || now - last >= REFUSED_LOG_MS) &&
+            atomic_compare_exchange_strong(&refused_logged_ms, &last, now)) {
+            log_json(LVL_ERROR,
+                     "the dead-letter topic refused a record; holding it, its source offset "
+                     "uncommitted, and producing it again every few seconds",
+                     json_pack("{s:s, s:s?, s:i, s:I, s:i, s:I, s:I}", "error",
+                               error != NULL ? error : "", "topic", c->topic, "partition",
+                               (int)c->partition, "offset", (json_int_t)c->offset, "retryInMs",
+                               PRODUCER_HOLD_BACKOFF_MS, "held", (json_int_t)atomic_load(&held_now),
+                               "suppressed", (json_int_t)atomic_exchange(&refused_unsaid, 0)));
+        } else {
+            atomic_fetch_add(&refused_unsaid, 1);
+        }
+        return PRODUCER_HOLD;
+    }
+    if (c->held) {
+        atomic_fetch_sub(&held_now, 1);
+        if (status == PRODUCER_DURABLE) {
+            log_json(LVL_INFO, "the dead-letter topic took a held record",
+                     json_pack("{s:s?, s:i, s:I}", "topic", c->topic, "partition",
+                               (int)c->partition, "offset", (json_int_t)c->offset));
+        }
     }
     c->done(c->arg, status, error);
     free(c->topic);
     free(c);
+    return PRODUCER_DONE;
 }
 
 static struct produce_ctx *ctx_new(producer_done_cb *done, void *arg,
@@ -67,13 +99,18 @@ static struct produce_ctx *ctx_new(producer_done_cb *done, void *arg,
     c->topic = src->topic != NULL ? xstrdup(src->topic) : NULL;
     c->partition = src->partition;
     c->offset = src->offset;
+    c->held = 0;
     return c;
 }
 
 int deadletter_healthy(void)
 {
-    int64_t at = atomic_load(&refused_at_ms);
-    return at == 0 || util_mono_ms() - at >= REFUSED_UNREADY_MS;
+    return atomic_load(&held_now) == 0;
+}
+
+long deadletter_held(void)
+{
+    return atomic_load(&held_now);
 }
 
 static void count_reason(const char *reason)

@@ -69,7 +69,7 @@ static void dead_letter(struct pipeline *pl, struct delivery *dl, const char *re
 /* A delay record Kafka refuses for good goes to the dead-letter topic (its
  * retries cannot go on); a dead letter refused for good leaves the record's
  * offset unstored (deadletter.c has said so loudly). */
-static void produced(void *arg, enum producer_status status, const char *error)
+static enum producer_verdict produced(void *arg, enum producer_status status, const char *error)
 {
     struct produced_ctx *ctx = arg;
     struct pipeline *pl = ctx->pl;
@@ -85,9 +85,10 @@ static void produced(void *arg, enum producer_status status, const char *error)
                  json_pack("{s:s, s:s, s:s}", "deliveryId", dl->id, "endpointId", dl->endpoint_id,
                            "error", error != NULL ? error : ""));
         dead_letter(pl, dl, status == PRODUCER_TOO_LARGE ? "record_too_large" : "park_refused");
-        return;
+        return PRODUCER_DONE;
     }
     finish(pl, dl, status == PRODUCER_DURABLE);
+    return PRODUCER_DONE;
 }
 
 static struct produced_ctx *ctx_new(struct pipeline *pl, struct delivery *dl, int parking)
@@ -151,7 +152,7 @@ void *pipeline_send_begin(struct pipeline *pl, struct offsets_entry *e)
     return s;
 }
 
-void pipeline_send_done(void *send, enum producer_status status, const char *error)
+enum producer_verdict pipeline_send_done(void *send, enum producer_status status, const char *error)
 {
     (void)error;
     struct pipeline_send *s = send;
@@ -162,6 +163,7 @@ void pipeline_send_done(void *send, enum producer_status status, const char *err
     }
     atomic_fetch_sub_explicit(&s->pl->in_flight, 1, memory_order_acq_rel);
     free(s);
+    return PRODUCER_DONE;
 }
 
 void pipeline_dispatch(struct pipeline *pl, struct delivery *dl)

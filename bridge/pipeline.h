@@ -61,7 +61,8 @@ void pipeline_dead_letter(struct pipeline *pl, struct delivery *dl, const char *
  * offsets entry e when Kafka has it (DURABLE), abandons it otherwise, and
  * uncounts it.  Any thread. */
 void *pipeline_send_begin(struct pipeline *pl, struct offsets_entry *e);
-void pipeline_send_done(void *send, enum producer_status status, const char *error);
+enum producer_verdict pipeline_send_done(void *send, enum producer_status status,
+                                         const char *error);
 
 /* The deliver_done_cb given to the workers. */
 void pipeline_attempt_done(struct delivery *dl, void *opaque);

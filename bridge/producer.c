@@ -47,6 +47,7 @@ struct pmsg {
     int64_t retry_at_ms;
     int64_t unknown_since_ms; /* mono ms since the topic has been unknown, or 0 */
     int tries;
+    int held; /* refused for good and held by its callback (PRODUCER_HOLD) */
 };
 
 struct producer {
@@ -55,6 +56,7 @@ struct producer {
     pthread_t thread;
     atomic_int running;
     atomic_long outstanding;
+    atomic_long held;     /* of outstanding, records held after a refusal */
     int64_t last_warn_ms; /* poll thread (delivery reports) only */
     long suppressed;      /* poll thread only */
     pthread_mutex_t lock; /* protects retry_head */
@@ -72,10 +74,30 @@ static void pmsg_free(struct pmsg *m)
     free(m);
 }
 
+static void queue_retry(struct producer *p, struct pmsg *m, int64_t backoff_ms);
+
+/* Reports how m ended; a record refused for good that its callback holds
+ * goes back to the retry list (after a longer backoff) instead. */
 static void finish(struct producer *p, struct pmsg *m, enum producer_status status,
                    const char *error)
 {
-    m->done(m->arg, status, error);
+    enum producer_verdict v = m->done(m->arg, status, error);
+    if (v == PRODUCER_HOLD && (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE)) {
+        if (atomic_load(&p->running)) {
+            if (!m->held) {
+                m->held = 1;
+                atomic_fetch_add(&p->held, 1);
+            }
+            m->unknown_since_ms = 0;
+            queue_retry(p, m, PRODUCER_HOLD_BACKOFF_MS);
+            return;
+        }
+        /* Stopping: the callback hears how it ends after all. */
+        m->done(m->arg, PRODUCER_ABANDONED, NULL);
+    }
+    if (m->held) {
+        atomic_fetch_sub(&p->held, 1);
+    }
     pmsg_free(m);
     atomic_fetch_sub(&p->outstanding, 1);
 }
@@ -119,13 +141,18 @@ static enum producer_status classify(struct pmsg *m, rd_kafka_resp_err_t err)
     }
 }
 
-static void push_retry(struct producer *p, struct pmsg *m)
+static void queue_retry(struct producer *p, struct pmsg *m, int64_t backoff_ms)
 {
-    m->retry_at_ms = util_mono_ms() + RETRY_BACKOFF_MS;
+    m->retry_at_ms = util_mono_ms() + backoff_ms;
     pthread_mutex_lock(&p->lock);
     m->next = p->retry_head;
     p->retry_head = m;
     pthread_mutex_unlock(&p->lock);
+}
+
+static void push_retry(struct producer *p, struct pmsg *m)
+{
+    queue_retry(p, m, RETRY_BACKOFF_MS);
 }
 
 /* Hands m to librdkafka; on an immediate refusal queues it for a retry.
@@ -343,7 +370,7 @@ long producer_flush(struct producer *p, int64_t deadline_ms)
 {
     /* Only the poll thread serves delivery reports (rd_kafka_flush would
      * serve them here too): wait for it. */
-    while (atomic_load(&p->outstanding) > 0 && util_mono_ms() < deadline_ms) {
+    while (atomic_load(&p->outstanding) > atomic_load(&p->held) && util_mono_ms() < deadline_ms) {
         usleep(10 * 1000);
     }
     return atomic_load(&p->outstanding);

@@ -3,8 +3,11 @@
  * and dead-letter topics.  A record is handed over with a callback that runs
  * once it is durable; a record Kafka refuses is produced again after a
  * backoff, for as long as it takes, so nothing handed over is ever dropped
- * while the daemon runs.  At shutdown what is still undelivered after the
- * flush deadline is reported as not durable.
+ * while the daemon runs.  A record refused for good (authorization, size)
+ * is reported, and its callback may hold it: it is then produced again
+ * every PRODUCER_HOLD_BACKOFF_MS (the dead letters, which have nowhere
+ * else to go).  At shutdown what is still undelivered after the flush
+ * deadline is reported as not durable.
  *
  * Threads: producer_send from any thread; callbacks run on the producer's
  * own poll thread.
@@ -30,10 +33,23 @@ enum producer_status {
     PRODUCER_RETRY = 4,     /* internal: not reported to callbacks */
 };
 
-/* Runs once per record, on the producer's poll thread (or on the sending
- * thread for a record refused at once); error names the Kafka error for
- * PRODUCER_REFUSED and PRODUCER_TOO_LARGE, else NULL. */
-typedef void producer_done_cb(void *arg, enum producer_status status, const char *error);
+/* What a callback answers.  PRODUCER_HOLD is heard only for
+ * PRODUCER_REFUSED and PRODUCER_TOO_LARGE: the record is produced again
+ * after PRODUCER_HOLD_BACKOFF_MS, and the callback runs again when that
+ * ends (durable, refused again, or abandoned at shutdown). */
+enum producer_verdict {
+    PRODUCER_DONE = 0, /* the record's story ends here */
+    PRODUCER_HOLD = 1  /* keep it and try again later */
+};
+#define PRODUCER_HOLD_BACKOFF_MS 10000
+
+/* Runs on the producer's poll thread (or on the sending thread for a
+ * record refused at once): once per record, or again after each
+ * PRODUCER_HOLD; error names the Kafka error for PRODUCER_REFUSED and
+ * PRODUCER_TOO_LARGE, else NULL.  A callback that answers PRODUCER_HOLD
+ * must be ready for PRODUCER_ABANDONED next (shutdown). */
+typedef enum producer_verdict producer_done_cb(void *arg, enum producer_status status,
+                                               const char *error);
 
 #define PRODUCER_MAX_HEADERS 8
 /* Ends producer_send's header list (a typed NULL, as variadic calls need). */
@@ -51,9 +67,9 @@ int producer_start(struct producer **pp, const struct conf *conf, const char *bo
 void producer_send(struct producer *p, const char *topic, const char *key, char *value, size_t len,
                    producer_done_cb *done, void *arg, ...) __attribute__((sentinel));
 
-/* Waits until everything handed over is durable or deadline_ms
+/* Waits until everything handed over is durable or held, or deadline_ms
  * (util_mono_ms clock) passes.  Returns the number of records still
- * outstanding.  Thread: main. */
+ * outstanding (held ones included).  Thread: main. */
 long producer_flush(struct producer *p, int64_t deadline_ms);
 
 /* Stops the poll thread; outstanding records are reported not durable.

@@ -109,7 +109,7 @@ struct repark_ctx {
     size_t len;
 };
 
-static void reparked(void *arg, enum producer_status status, const char *error)
+static enum producer_verdict reparked(void *arg, enum producer_status status, const char *error)
 {
     struct repark_ctx *c = arg;
     if (status == PRODUCER_REFUSED || status == PRODUCER_TOO_LARGE) {
@@ -124,6 +124,7 @@ static void reparked(void *arg, enum producer_status status, const char *error)
     free(c->key);
     free(c->value);
     free(c);
+    return PRODUCER_DONE;
 }
 
 /* The parked delivery in rkm, checked as input: a valid delivery record

@@ -5,9 +5,11 @@
 #     (reason park_refused) instead of retried every second forever, and the
 #     events' offsets move on;
 #   - the dead-letter topic refusing too: the bridge says so (an error line,
-#     dead_letters_refused_total, /readyz 503) and keeps the events' offsets
-#     uncommitted; after the refusal ends, a restart consumes them again and
-#     nothing is lost.
+#     dead_letters_refused_total, dead_letters_held, /readyz 503), holds the
+#     dead letters and keeps the events' offsets uncommitted; a SIGTERM
+#     meanwhile exits 0 and the next start consumes them again; once the
+#     refusal ends the held dead letters are produced, without a restart,
+#     and the offsets move on: nothing lost, nothing stuck.
 . tests/e2e/lib.sh
 only_on mock "injects TOPIC_AUTHORIZATION_FAILED answers through rdkafka_mock.h"
 
@@ -47,20 +49,33 @@ check "a refused dead letter is an error line" \
 check "dead_letters_refused_total counts it" \
     wait_until 20 sh -c "curl -sf http://$ADMIN/metrics | grep -qE '^webhook_bridge_dead_letters_refused_total [1-9]'"
 check "/readyz answers 503 and says why" \
-    sh -c "[ \$(curl -s -o $T/readyz.out -w '%{http_code}' http://$ADMIN/readyz) = 503 ] && grep -q 'dead-letter topic refused' $T/readyz.out"
+    sh -c "[ \$(curl -s -o $T/readyz.out -w '%{http_code}' http://$ADMIN/readyz) = 503 ] && grep -q 'dead-letter topic refuses' $T/readyz.out"
+check "the three dead letters are held (dead_letters_held 3)" \
+    wait_until 60 sh -c "curl -sf http://$ADMIN/metrics | grep -q '^webhook_bridge_dead_letters_held 3\$'"
 sleep 3
 check "the refused events' offsets stay uncommitted (lag 3)" \
     sh -c "curl -sf http://$ADMIN/metrics | grep -q '^webhook_bridge_consumer_lag{consumer=\"events\",topic=\"subscription-events\",partition=\"0\"} 3'"
 
-# The refusal ends; a restart consumes the three events again.
-mock_cmd clear_errors 0
-check "SIGTERM exits 0 (2)" stop_bridge
+# Stopped while it holds them: the next start consumes the events again.
+check "SIGTERM exits 0 while dead letters are held" stop_bridge
+dead_before=$(lines "$T/dead.out")
 start_bridge bridge "$T/bridge.conf"
-jq -r .eventId "$T/events2" | sort >"$T/ids2"
 check "after the restart the three events are attempted again" \
-    wait_until 60 sh -c "[ \$(jq -r .webhookId $T/dead.out | sort -u | comm -12 - $T/ids2 | wc -l) -eq 3 ]"
-check "and parked: nothing lost" \
-    wait_until 60 sh -c "[ \$(kcat -C -b $BOOT -t webhook-delay-1s -o beginning -e -q 2>/dev/null | jq -r .eventId | sort -u | comm -12 - $T/ids2 | wc -l) -eq 3 ]"
+    wait_until 60 sh -c "[ \$(wc -l <$T/dead.out) -ge $((dead_before + 3)) ]"
+check "and their dead letters held again" \
+    wait_until 60 sh -c "curl -sf http://$ADMIN/metrics | grep -q '^webhook_bridge_dead_letters_held 3\$'"
+
+# The refusal ends: the held dead letters go, without a restart.
+mock_cmd clear_errors 0
+jq -r .eventId "$T/events2" | sort >"$T/ids2"
+check "the held dead letters are on the topic once it takes them" \
+    wait_until 60 sh -c "[ \$(kcat -C -b $BOOT -t webhook-dead-letter -o beginning -e -q 2>/dev/null | jq -r 'select(.reason == \"park_refused\") | .eventId' | sort -u | comm -12 - $T/ids2 | wc -l) -eq 3 ]"
+check "nothing is held any more" \
+    wait_until 30 sh -c "curl -sf http://$ADMIN/metrics | grep -q '^webhook_bridge_dead_letters_held 0\$'"
+check "the events' offsets are committed (lag 0)" \
+    wait_until 30 sh -c "curl -sf http://$ADMIN/metrics | grep -q '^webhook_bridge_consumer_lag{consumer=\"events\",topic=\"subscription-events\",partition=\"0\"} 0'"
+check "/readyz answers 200 again" \
+    wait_until 30 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' http://$ADMIN/readyz) = 200 ]"
 check "the bridge is still running" kill -0 "$BRIDGE_PID"
 check "SIGTERM exits 0 again" stop_bridge
 finish
