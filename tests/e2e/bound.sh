@@ -23,11 +23,7 @@ endpoints = (
 CONF
 make_topics "$T/bridge.conf"
 event "$(uuid)" Subscribe "$ACCOUNT_B" >"$T/events"
-i=0
-while [ $i -lt 100 ]; do
-    event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"
-    i=$((i + 1))
-done
+events 100 Subscribe "$ACCOUNT_A" >>"$T/events"
 jq -r 'select(.eventDetails.accountId == "'"$ACCOUNT_A"'") | .eventId' "$T/events" | sort >"$T/ids"
 produce "$T/events"
 start_bridge bridge "$T/bridge.conf"

@@ -19,11 +19,7 @@ endpoints = (
 CONF
 start_bridge bridge "$T/bridge.conf"
 : >"$T/events"
-i=0
-while [ $i -lt 60 ]; do
-    event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"
-    i=$((i + 1))
-done
+events 60 Subscribe "$ACCOUNT_A" >>"$T/events"
 produce "$T/events"
 
 check "the healthy endpoint got all 60 events" \

@@ -33,11 +33,7 @@ endpoints = (
 CONF
 make_topics "$T/bridge.conf"
 : >"$T/events"
-i=0
-while [ $i -lt 600 ]; do
-    event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"
-    i=$((i + 1))
-done
+events 600 Subscribe "$ACCOUNT_A" >>"$T/events"
 jq -r .eventId "$T/events" | sort >"$T/ids"
 # One record a batch (fetches return whole batches), spread at random over
 # the partitions (not stuck to one for a while).

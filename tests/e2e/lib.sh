@@ -72,6 +72,15 @@ event() {
         "$1" "$2" "$3" "${4:-}"
 }
 
+# events N TYPE ACCOUNT: N events of one type and account, fresh ids, one a line
+events() {
+    _n=0
+    while [ "$_n" -lt "$1" ]; do
+        event "$(uuid)" "$2" "$3"
+        _n=$((_n + 1))
+    done
+}
+
 # start_receiver NAME [receive options]: sets PORT_<NAME>; output in $T/NAME.out
 start_receiver() {
     name=$1

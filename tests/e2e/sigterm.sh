@@ -18,11 +18,7 @@ endpoints = (
 CONF
 make_topics "$T/bridge.conf"
 : >"$T/events"
-i=0
-while [ $i -lt 40 ]; do
-    event "$(uuid)" Subscribe "$ACCOUNT_A" >>"$T/events"
-    i=$((i + 1))
-done
+events 40 Subscribe "$ACCOUNT_A" >>"$T/events"
 jq -r .eventId "$T/events" | sort >"$T/ids"
 produce "$T/events"
 start_bridge bridge "$T/bridge.conf"
