@@ -574,16 +574,20 @@ iso_drain() {
     start_bridge "$D"
     : >"$D/samples"
     limit=$(($(date +%s) + 120 + ISO_N / 1000))
+    cpu0=""
     while :; do
         status || die "nginx /status failed during the run"
         polls=$((polls + 1))
         d=$((REQS - r0 - polls))
         echo "$(now) $d" >>"$D/samples"
+        # The drain's CPU account starts at its first delivery.
+        [ -z "$cpu0" ] && [ "$d" -gt 0 ] && cpu0="$d $(drain_cpu)"
         [ "$d" -ge "$ISO_N" ] && break
         alive "$BPID" || die "the bridge died during the run (see $D/bridge.log)"
         [ "$(date +%s)" -lt "$limit" ] || die "only $d of $ISO_N healthy deliveries after the time limit"
         sleep 0.2
     done
+    cpu1="$d $(drain_cpu)"
     curl -sf "http://$(admin_of "$D")/metrics" >"$D/metrics" || die "no /metrics from the bridge"
     ticks=$(cpu_ticks "$BPID")
     mticks=$(cpu_ticks "$MOCK_PID")
@@ -613,9 +617,23 @@ iso_drain() {
         "mock cluster $(awk -v t="$mticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us"
     echo "  bridge CPU by thread (name/tid ticks of 1/$TICK s): $(head -6 "$D/threads" |
         awk -F'\t' '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')"
+    # From the first healthy delivery to the last: the machine's busy share
+    # of its CPUs and each process's CPU per healthy delivery.  When the
+    # machine is saturated both ways, the drain's rate is set by the CPU an
+    # event costs all of them together.
+    # shellcheck disable=SC2086
+    acct=$(echo $cpu0 $cpu1 | awk -v hz="$TICK" -v ncpu="$NPROC" '{
+        n = $7 - $1; busy = ($8 - $2) / ($9 - $3); if (n <= 0) n = 1
+        b = ($10 - $4) * 1e6 / hz / n; m = ($11 - $5) * 1e6 / hz / n; x = ($12 - $6) * 1e6 / hz / n
+        printf "%.0f %.1f %.1f %.1f %.1f", busy * 100, b, m, x, b + m + x }')
+    read -r busy cb cm cn ct <<EOF_A
+$acct
+EOF_A
+    echo "  drain: machine busy $busy% of $NPROC CPUs; CPU per healthy delivery: bridge $cb us," \
+        "mock cluster $cm us, nginx $cn us, together $ct us"
     [ "$mode" = with ] &&
         echo "  slow endpoint: $(($(lines_of "$T/slow-receiver.out") - s0)) requests received; deferred to isolate it: $isolated"
-    eval "ISO_RATE_$mode=$r"
+    eval "ISO_RATE_$mode=$r ISO_BUSY_$mode=$busy ISO_CPU_$mode=$ct ISO_MOCK_$mode=$cm ISO_BRIDGE_$mode=$cb"
 }
 
 # iso_rate MODE: RATE events/s for LAT_SECS s; sets ISO_TPUT_<MODE> (the
@@ -673,6 +691,14 @@ EOF_Q
 
 lines_of() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
+# drain_cpu: "busy total bridge mock nginx" ticks now: the machine's busy and
+# total jiffies (/proc/stat, all CPUs), and the three processes' CPU.
+drain_cpu() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat |
+        tr '\n' ' '
+    echo "$(cpu_ticks "$BPID") $(cpu_ticks "$MOCK_PID") $(nginx_ticks)"
+}
+
 for k in $KS; do
     case "$k" in '' | *[!0-9]*) die "BENCH_ENDPOINTS must list integers" ;; esac
     eval "RATE_$k='' CPU_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
@@ -688,6 +714,8 @@ case " $RUNS " in *" routing "*)
 esac
 ISO_RATE_without='' ISO_RATE_with='' ISO_TPUT_without='' ISO_TPUT_with=''
 ISO_P50_without='' ISO_P50_with='' ISO_P99_without='' ISO_P99_with=''
+ISO_BUSY_without='' ISO_BUSY_with='' ISO_CPU_without='' ISO_CPU_with=''
+ISO_MOCK_without='' ISO_MOCK_with='' ISO_BRIDGE_without='' ISO_BRIDGE_with=''
 case " $RUNS " in *" isolation "*)
     slow_receiver
     for mode in ${BENCH_ISOLATION_MODES:-without with}; do iso_drain $mode; done
@@ -734,6 +762,11 @@ iso_rows() {
     printf 'healthy endpoint (issue 9, slow one: 2xx after %s ms, half the deliveries)\twithout the slow endpoint\twith it\ttarget\n' "$SLOW_MS"
     printf 'steady deliveries/s, draining %s events\t%s\t%s\t%s\n' "$ISO_N" "$ISO_RATE_without" \
         "$(ratio "$ISO_RATE_with" "$ISO_RATE_without" 0.9 '>=')" 'within 10%'
+    printf 'drain: machine busy, %% of %s CPUs\t%s\t%s\t\n' "$NPROC" "$ISO_BUSY_without" "$ISO_BUSY_with"
+    printf 'drain: CPU us per healthy delivery, bridge + mock cluster + nginx\t%s\t%s\t\n' \
+        "$ISO_CPU_without" "$(ratio "$ISO_CPU_with" "$ISO_CPU_without" 1000 '<=' | sed 's/ ok)/)/')"
+    printf 'drain: of which bridge / mock cluster\t%s / %s\t%s / %s\t\n' "$ISO_BRIDGE_without" \
+        "$ISO_MOCK_without" "$ISO_BRIDGE_with" "$ISO_MOCK_with"
     printf 'deliveries/s at %s events/s\t%s\t%s\t%s\n' "$RATE" "$ISO_TPUT_without" \
         "$(ratio "$ISO_TPUT_with" "$ISO_TPUT_without" 0.9 '>=')" 'within 10%'
     printf 'p50 latency ms at %s events/s\t%s\t%s\t\n' "$RATE" "$ISO_P50_without" "$ISO_P50_with"
