@@ -194,6 +194,27 @@ static char *metrics_page(const struct admin *a, size_t *lenp)
         lag_lines(&buf, &len, &cap, "delay", a->delay);
     }
     metrics_printf(&buf, &len, &cap,
+                   "# HELP webhook_bridge_partitions Partitions assigned to a consumer, and "
+                   "those paused for each reason (held: a delay topic's head not yet due; full: "
+                   "its offsets tracker at its bound; backpressure: the in-flight budget full)\n"
+                   "# TYPE webhook_bridge_partitions gauge\n");
+    const struct consumer *cs[2] = {a->events, a->delay};
+    const char *names[2] = {"events", "delay"};
+    for (int i = 0; i < 2; i++) {
+        if (cs[i] == NULL) {
+            continue;
+        }
+        struct consumer_pauses p;
+        consumer_paused(cs[i], &p);
+        metrics_printf(&buf, &len, &cap,
+                       "webhook_bridge_partitions{consumer=\"%s\",state=\"assigned\"} %d\n"
+                       "webhook_bridge_partitions{consumer=\"%s\",state=\"held\"} %d\n"
+                       "webhook_bridge_partitions{consumer=\"%s\",state=\"full\"} %d\n"
+                       "webhook_bridge_partitions{consumer=\"%s\",state=\"backpressure\"} %d\n",
+                       names[i], p.assigned, names[i], p.held, names[i], p.full, names[i],
+                       p.backpressure);
+    }
+    metrics_printf(&buf, &len, &cap,
                    "# HELP webhook_bridge_ready 1 when /readyz answers 200\n"
                    "# TYPE webhook_bridge_ready gauge\n"
                    "webhook_bridge_ready %d\n",

@@ -95,7 +95,17 @@ struct consumer {
     int64_t revoke_wait_ms;                    /* how long a revoke waits */
     int rebalances;                            /* rebalance callbacks served so far */
     int64_t bp_since;                          /* saturated since (mono ms), or 0 */
+    /* What the loop last published of its pause state (consumer_paused). */
+    atomic_int pub_held, pub_full, pub_bp;
 };
+
+/* Publishes the pause state for other threads (consumer thread). */
+static void publish(struct consumer *c)
+{
+    atomic_store_explicit(&c->pub_held, c->held->cnt, memory_order_relaxed);
+    atomic_store_explicit(&c->pub_full, c->full->cnt, memory_order_relaxed);
+    atomic_store_explicit(&c->pub_bp, c->bp_paused ? c->assigned->cnt : 0, memory_order_relaxed);
+}
 
 static void store_offsets(struct consumer *c)
 {
@@ -324,6 +334,7 @@ static void offsets_turn(struct consumer *c)
     if (c->full->cnt > 0) {
         drain_full(c);
     }
+    publish(c);
 }
 
 /* Hands a record to the handler, unless the previous owner's commit
@@ -919,6 +930,15 @@ json_t *consumer_lags(const struct consumer *c)
     json_t *copy = m->lags != NULL ? json_deep_copy(m->lags) : json_array();
     pthread_mutex_unlock(&m->stats_lock);
     return copy;
+}
+
+void consumer_paused(const struct consumer *c, struct consumer_pauses *out)
+{
+    struct consumer *m = (struct consumer *)c;
+    out->assigned = atomic_load(&m->n_assigned);
+    out->held = atomic_load_explicit(&m->pub_held, memory_order_relaxed);
+    out->full = atomic_load_explicit(&m->pub_full, memory_order_relaxed);
+    out->backpressure = atomic_load_explicit(&m->pub_bp, memory_order_relaxed);
 }
 
 int consumer_assigned(const struct consumer *c)

@@ -66,6 +66,18 @@ void consumer_unhold(struct consumer *c, const char *topic, int32_t partition);
 /* 1 once the group has assigned this member at least one partition. */
 int consumer_assigned(const struct consumer *c);
 
+/* Partitions assigned, and paused for each reason, as the loop last saw
+ * them (a partition may be paused for several). */
+struct consumer_pauses {
+    int assigned;
+    int held;         /* by the handler: a delay topic's head not yet due */
+    int full;         /* the offsets tracker at its bound */
+    int backpressure; /* the in-flight budget full (every assigned partition) */
+};
+
+/* The pause state; any thread. */
+void consumer_paused(const struct consumer *c, struct consumer_pauses *out);
+
 /* Asks the consumer's thread to fetch the cluster's whole metadata at its
  * next turn, which makes librdkafka match a regex subscription against the
  * topics as they are now (a new delay topic) instead of at the next

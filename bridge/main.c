@@ -180,10 +180,27 @@ static void *signal_main(void *arg)
     return NULL;
 }
 
-static void log_stats(const struct pipeline *pl, const char *msg)
+/* The pause state of a running consumer, for the stats line. */
+static json_t *pauses_json(const struct consumer *c)
+{
+    struct consumer_pauses p;
+    consumer_paused(c, &p);
+    return json_pack("{s:i, s:i, s:i, s:i}", "assigned", p.assigned, "held", p.held, "full", p.full,
+                     "backpressure", p.backpressure);
+}
+
+/* The metrics, in_flight and (while they run) the consumers' partitions:
+ * what a stall would show. */
+static void log_stats(const struct pipeline *pl, const struct consumer *events,
+                      const struct consumer *delay, const char *msg)
 {
     json_t *snap = metrics_snapshot();
     json_object_set_new(snap, "inFlight", json_integer(atomic_load(&pl->in_flight)));
+    if (events != NULL && delay != NULL) {
+        json_object_set_new(
+            snap, "partitions",
+            json_pack("{s:o, s:o}", "events", pauses_json(events), "delay", pauses_json(delay)));
+    }
     log_json(LVL_INFO, msg, snap);
 }
 
@@ -374,7 +391,7 @@ static int cmd_run(int argc, char **argv)
         usleep(100 * 1000);
         attempts_poll(pl.attempts);
         if (util_mono_ms() >= next_stats) {
-            log_stats(&pl, "stats");
+            log_stats(&pl, events, delay, "stats");
             next_stats += STATS_INTERVAL_MS;
         }
     }
@@ -426,7 +443,7 @@ out:
     kafka_creator_join(creator);
     producer_stop(pl.producer);
     if (pl.conf != NULL) {
-        log_stats(&pl, "final stats");
+        log_stats(&pl, NULL, NULL, "final stats");
     }
     registry_destroy(registry);
     pthread_mutex_destroy(&pl.parked_lock);

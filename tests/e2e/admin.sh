@@ -55,6 +55,10 @@ check "histogram buckets are cumulative, in seconds" \
 check "gauges: in flight, registry size, producer queue, ready" \
     sh -c "grep -qF 'webhook_bridge_registry_endpoints{} 2.0' $T/m1 && grep -qF 'webhook_bridge_ready{} 1.0' $T/m1 &&
            grep -qF 'webhook_bridge_in_flight{}' $T/m1 && grep -qF 'webhook_bridge_producer_queue{}' $T/m1"
+check "partitions assigned and paused, per consumer and reason" \
+    sh -c "grep -qF 'webhook_bridge_partitions{consumer=\"events\",state=\"assigned\"} 2.0' $T/m1 &&
+           grep -qF 'webhook_bridge_partitions{consumer=\"delay\",state=\"held\"}' $T/m1 &&
+           grep -qF 'webhook_bridge_partitions{consumer=\"delay\",state=\"backpressure\"} 0.0' $T/m1"
 check "consumer lag per partition of the events topic" \
     wait_until 10 sh -c "curl -sf http://$ADMIN/metrics | /usr/bin/python3 tests/e2e/promparse.py | grep -q 'webhook_bridge_consumer_lag{consumer=\"events\",partition=\"[01]\",topic=\"subscription-events\"} 0.0'"
 check "no endpoint list over HTTP (404)" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$ADMIN/endpoints)\" = 404 ]"

@@ -36,12 +36,19 @@ stalled=$((FAILS - before))
 # dead endpoint's deliveries stopped.
 why="dead-lettered $(dead_lettered) of 60; last stats: $(grep '"msg":"stats"' "$T/bridge.err" |
     tail -1 | jq -c '{deliveries_retried, deliveries_deferred, deliveries_parked, dead_letters,
-    partitions_paused_full, inFlight}' 2>/dev/null); rebalances: $(grep -c 'partitions \(assigned\|revoked\)' "$T/bridge.err"); last warning: $(grep '"level":"\(warn\|error\)"' "$T/bridge.err" | tail -1 | cut -c1-300)"
+    partitions_paused_full, inFlight, partitions}' 2>/dev/null); inFlight every 10 s: $(grep '"msg":"stats"' "$T/bridge.err" |
+    jq -r .inFlight | tr '\n' ' '); delay consumer: $(grep -c '"partitions assigned","consumer":"delay"' "$T/bridge.err") assignments,
+    $(grep -c '"partitions revoked","consumer":"delay"' "$T/bridge.err") revocations; delay lag: $(curl -s "http://$ADMIN/metrics" |
+    grep 'consumer_lag{consumer="delay"' | sed 's/^webhook_bridge_consumer_lag//' | tr '\n' ' '); last warning: $(grep '"level":"\(warn\|error\)"' "$T/bridge.err" | tail -1 | cut -c1-300)"
 check "SIGTERM exits 0" stop_bridge
 check "deliveries to the dead endpoint were deferred by its open circuit" \
     sh -c "grep '\"final stats\"' $T/bridge.err | jq -e '.deliveries_deferred > 0' >/dev/null"
 deferred=$(grep '"final stats"' "$T/bridge.err" | jq .deliveries_deferred)
 attempts=$(lines "$T/dead.out")
 ok "the dead endpoint was tried $attempts times; $deferred deliveries were parked unattempted instead"
-[ "$stalled" -eq 0 ] || echo "stalled: $why"
+if [ "$stalled" -ne 0 ]; then
+    grep -E 'shutdown: (finishing|flushing)|not acknowledged' "$T/bridge.err" | cut -c1-200
+    echo "stalled: $why" | tr '\n' ' '
+    echo
+fi
 finish
