@@ -32,6 +32,9 @@
 #                  such (the others become Subscribe): the dead endpoint's
 #                  records pile up on one delay partition each, and the mock
 #                  cluster keeps ~5 MiB per partition (default 1)
+#   FLEET_RF_EVERY    one in N of account A's Subscribe events is kept as such
+#                  (the others become Unsubscribe): rf's parked retries sit
+#                  on one delay partition too (default 1)
 #
 # Endpoints (ids = receiver names):
 #   ra  account A, every type
@@ -85,6 +88,7 @@ WINDOW=${FLEET_WINDOW:-30}
 BOUND=${FLEET_BOUND:-45}
 SEED=${FLEET_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 DEAD_EVERY=${FLEET_DEAD_EVERY:-1}
+RF_EVERY=${FLEET_RF_EVERY:-1}
 REPLICAS=3
 PARTITIONS=${FLEET_PARTITIONS:-6}
 ACCOUNT_D=3c7a2e10-6b4f-4d8e-9f21-5a0c8e7d9b42
@@ -197,15 +201,16 @@ kill9() {
 }
 
 # Events: account by i % 4 (A, B, C, D), type by i / 4 % 2 (but see
-# FLEET_DEAD_EVERY), ids
+# FLEET_DEAD_EVERY and FLEET_RF_EVERY), ids
 # UUID-shaped and unique per run.  Produced in one batch a second.
 gen_events() { # FROM COUNT
-    awk -v from="$1" -v n="$2" -v seed="$SEED" -v de="$DEAD_EVERY" -v a="$ACCOUNT_A" -v b="$ACCOUNT_B" \
+    awk -v from="$1" -v n="$2" -v seed="$SEED" -v de="$DEAD_EVERY" -v rfe="$RF_EVERY" -v a="$ACCOUNT_A" -v b="$ACCOUNT_B" \
         -v c="$ACCOUNT_C" -v d="$ACCOUNT_D" 'BEGIN {
         acc[0] = a; acc[1] = b; acc[2] = c; acc[3] = d
         for (i = from; i < from + n; i++) {
             type = int(i / 4) % 2 ? "Unsubscribe" : "Subscribe"
             if (i % 4 == 2 && type == "Unsubscribe" && int(i / 8) % de != 0) type = "Subscribe"
+            if (i % 4 == 0 && type == "Subscribe" && int(i / 8) % rfe != 0) type = "Unsubscribe"
             printf "{\"eventId\":\"%08x-0000-4000-8000-%012d\",\"eventType\":\"%s\",\"eventDetails\":{\"accountId\":\"%s\",\"accountName\":\"Test\",\"subscription\":{\"calendarId\":\"4a2d4acb-bd05-e511-af43-067f1c947754\",\"emailAddress\":\"someone@example.com\"}}}\n",
                 seed, i, type, acc[i % 4]
         }
