@@ -371,13 +371,19 @@ struct delivery *admission_shed(struct admission *a, struct admission_ep *ep)
     return dl;
 }
 
-void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed, int64_t now_ms)
+void admission_answered(const struct admission *a, struct admission_ep *ep, int64_t duration_ms,
+                        bool failed, int64_t now_ms)
 {
+    if (ep->quiet_since_ms == 0) {
+        /* Its first answer here (after a restart, or after the entry was
+         * let go): nothing says the endpoint is down yet. */
+        ep->quiet_since_ms = now_ms;
+    }
     if (!failed) {
         ep->failures = 0;
-        ep->last_ok_ms = now_ms;
-    } else if (ep->failures + 1 < ADMISSION_BREAKER_FAILURES || ep->last_ok_ms == 0 ||
-               now_ms - ep->last_ok_ms >= ADMISSION_BREAKER_QUIET_MS) {
+        ep->quiet_since_ms = now_ms;
+    } else if (ep->failures + 1 < ADMISSION_BREAKER_FAILURES ||
+               now_ms - ep->quiet_since_ms >= a->lim.quiet_ms) {
         ep->failures++;
     }
     ep->answer_ms = admission_ewma(ep->answer_ms, duration_ms);

@@ -8,13 +8,15 @@
  * the number of workers):
  * - cap: at most this many attempts run at once (endpoint_max_in_flight).
  * - circuit breaker: after ADMISSION_BREAKER_FAILURES failed attempts in a
- *   row, and no success for ADMISSION_BREAKER_QUIET_MS, one attempt at a
- *   time (the probe); the rest is deferred.  The quiet rule keeps the
- *   circuit of an endpoint that still answers some deliveries (a flaky
- *   one, or one that refuses every first attempt and takes the retry)
- *   closed: its failures are retried on schedule rather than deferred
- *   slot after slot to the end of their windows.  A dead endpoint never
- *   succeeds and opens at its 5th failure.
+ *   row, and no success for ADMISSION_BREAKER_QUIET_MS (counted from the
+ *   entry's first answer when it has seen no success: after a restart the
+ *   bridge knows nothing yet), one attempt at a time (the probe); the rest
+ *   is deferred.  The quiet rule keeps the circuit of an endpoint that
+ *   still answers some deliveries (a flaky one, or one that refuses every
+ *   first attempt and takes the retry) closed: its failures are retried on
+ *   schedule rather than deferred slot after slot to the end of their
+ *   windows.  A dead endpoint never succeeds and opens at its first failure
+ *   ADMISSION_BREAKER_QUIET_MS after its first answer (5 at least).
  * - share: an endpoint's backlog (waiting x answer time / cap: how long the
  *   newest would wait; the answer time is the average of its answers, or
  *   before the first one the age of its oldest running attempt) is at most
@@ -54,11 +56,12 @@ struct delivery;
 
 /* The limits of one worker; const once the worker runs. */
 struct admission_limits {
-    int cap;         /* attempts at once per endpoint, >= 1 */
-    int budget;      /* the worker's part of max_in_flight; 0: no share rule */
-    int slow_cap;    /* attempts at once to a slow endpoint, >= 1 */
-    int64_t slow_ms; /* answers slower than this mark an endpoint slow; 0: the
-                        share and slow rules are off (the breaker stays) */
+    int cap;          /* attempts at once per endpoint, >= 1 */
+    int budget;       /* the worker's part of max_in_flight; 0: no share rule */
+    int slow_cap;     /* attempts at once to a slow endpoint, >= 1 */
+    int64_t slow_ms;  /* answers slower than this mark an endpoint slow; 0: the
+                         share and slow rules are off (the breaker stays) */
+    int64_t quiet_ms; /* the breaker's quiet time (ADMISSION_BREAKER_QUIET_MS; 0: none) */
 };
 
 /* One endpoint's state in one worker.  Worker thread only. */
@@ -70,7 +73,8 @@ struct admission_ep {
     int waiting;                /* deliveries in the FIFO */
     int failures;               /* consecutive failed attempts (breaker), kept below
                                    ADMISSION_BREAKER_FAILURES within the quiet time */
-    int64_t last_ok_ms;         /* wall time of its last success, 0 for none */
+    int64_t quiet_since_ms;     /* wall time of its last success, or of its first answer
+                                   in this entry; 0 before any answer */
     int64_t answer_ms;          /* EWMA of attempt durations, -1 before the first */
     int overdue;                /* attempts running past slow_ms at the last scan */
     int64_t oldest_ms;          /* age of its oldest running attempt at the last scan */
@@ -169,10 +173,13 @@ struct delivery *admission_next(struct admission *a, struct admission_ep *ep,
 struct delivery *admission_shed(struct admission *a, struct admission_ep *ep);
 
 /* An attempt of ep ended at now_ms (wall clock) after duration_ms;
- * failed: it is retried (the breaker counts it, unless ep succeeded within
- * ADMISSION_BREAKER_QUIET_MS).  running is decremented.  The last success
- * is remembered as long as ep's entry is (busy, or failures to remember). */
-void admission_answered(struct admission_ep *ep, int64_t duration_ms, bool failed, int64_t now_ms);
+ * failed: it is retried (the breaker counts it, unless ep succeeded, or
+ * first answered, within the quiet time, lim.quiet_ms).  running is
+ * decremented.  The last success is remembered as long as ep's entry is
+ * (busy, or failures to remember); a new entry starts its quiet time at
+ * its first answer. */
+void admission_answered(const struct admission *a, struct admission_ep *ep, int64_t duration_ms,
+                        bool failed, int64_t now_ms);
 
 /* The scan of running attempts: admission_scan_begin clears what the last
  * scan found, then the worker calls admission_running for each attempt

@@ -360,7 +360,7 @@ static struct admission_ep *xfer_complete(struct worker *w, struct xfer *x, long
      * endpoint's circuit; any answer that is not retried (2xx, 410) closes
      * it.  The duration feeds the slow-answer average, whatever the
      * outcome. */
-    admission_answered(ep, duration, dl->outcome == OUTCOME_RETRY, util_now_ms());
+    admission_answered(&w->adm, ep, duration, dl->outcome == OUTCOME_RETRY, util_now_ms());
     xfer_release(w, x);
     list_append(done_head, done_tail, dl);
     return ep;
@@ -1029,6 +1029,9 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
         d->lim.slow_cap = 1;
     }
     d->lim.slow_ms = opts->slow_answer_ms;
+    d->lim.quiet_ms = opts->breaker_quiet_ms == 0  ? ADMISSION_BREAKER_QUIET_MS
+                      : opts->breaker_quiet_ms < 0 ? 0
+                                                   : opts->breaker_quiet_ms;
     d->done = done;
     d->opaque = opaque;
     atomic_init(&d->rr, 0);

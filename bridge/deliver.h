@@ -38,10 +38,11 @@ typedef void deliver_done_cb(struct delivery *dl, void *opaque);
 struct deliver_opts {
     int workers;
     int endpoint_max_in_flight;
-    int max_in_flight;      /* the global budget, shared out among the endpoints
-                               a worker holds deliveries for; 0: no share rule */
-    int slow_max_in_flight; /* attempts at once to a slow endpoint (0 counts as 1) */
-    int64_t slow_answer_ms; /* answers slower than this mark an endpoint slow; 0: never */
+    int max_in_flight;        /* the global budget, shared out among the endpoints
+                                 a worker holds deliveries for; 0: no share rule */
+    int slow_max_in_flight;   /* attempts at once to a slow endpoint (0 counts as 1) */
+    int64_t slow_answer_ms;   /* answers slower than this mark an endpoint slow; 0: never */
+    int64_t breaker_quiet_ms; /* 0: ADMISSION_BREAKER_QUIET_MS; < 0: none (tests) */
     int64_t connect_timeout_ms;
     int64_t timeout_ms;
     const char *user_agent;       /* "webhook-bridge/<version>" */

@@ -20,8 +20,11 @@
 
 #define T0 1700000000000LL /* a wall-clock instant, ms */
 
-static const struct admission_limits lim = {
-    .cap = 4, .budget = 100, .slow_cap = 1, .slow_ms = 5000};
+static const struct admission_limits lim = {.cap = 4,
+                                            .budget = 100,
+                                            .slow_cap = 1,
+                                            .slow_ms = 5000,
+                                            .quiet_ms = ADMISSION_BREAKER_QUIET_MS};
 
 /* The verdict for an endpoint answering in answer_ms (-1: unknown). */
 static enum admission_verdict decide_t(int running, int ahead, int failures, bool slow, int share,
@@ -231,7 +234,7 @@ static void test_state(void **state)
     assert_ptr_equal(ep->wait_tail, d2);
     /* The slow answer ends: the average keeps it slow with nothing
      * overdue; the last chance starts in the freed slot. */
-    admission_answered(ep, 9000, false, T0);
+    admission_answered(&a, ep, 9000, false, T0);
     admission_scan_begin(&a);
     assert_int_equal(ep->overdue, 0);
     assert_true(admission_slow(&a, ep));
@@ -241,7 +244,7 @@ static void test_state(void **state)
     ep->running++;
     assert_int_equal(admission_check(&a, ep, d4, &r), ADMISSION_DEFER);
     assert_int_equal(r, ADMISSION_SLOW);
-    admission_answered(ep, 9000, false, T0);
+    admission_answered(&a, ep, 9000, false, T0);
     /* Idle but slow: remembered, until fast answers bring it back. */
     admission_release(&a, ep);
     assert_int_equal(a.count, 1);
@@ -249,7 +252,7 @@ static void test_state(void **state)
     assert_true(admission_slow(&a, ep));
     for (int i = 0; i < 30 && admission_slow(&a, ep); i++) {
         ep->running++;
-        admission_answered(ep, 20, false, T0);
+        admission_answered(&a, ep, 20, false, T0);
     }
     assert_false(admission_slow(&a, ep));
     admission_release(&a, ep);
@@ -258,7 +261,7 @@ static void test_state(void **state)
     /* Failures are remembered; the sweep at stop forgets everything idle. */
     ep = admission_get(&a, "ep-3");
     ep->running++;
-    admission_answered(ep, 10, true, T0);
+    admission_answered(&a, ep, 10, true, T0);
     admission_release(&a, ep);
     assert_int_equal(a.count, 1);
     admission_sweep(&a);
@@ -273,11 +276,11 @@ static void test_state(void **state)
 }
 
 /* Fails attempt after attempt of ep at now. */
-static void fail_n(struct admission_ep *ep, int n, int64_t now)
+static void fail_n(const struct admission *a, struct admission_ep *ep, int n, int64_t now)
 {
     for (int i = 0; i < n; i++) {
         ep->running++;
-        admission_answered(ep, 10, true, now);
+        admission_answered(a, ep, 10, true, now);
     }
 }
 
@@ -290,11 +293,15 @@ static void test_breaker_quiet(void **state)
     struct admission a;
     admission_init(&a, &lim);
 
-    /* Never succeeded: open at the 5th failure in a row. */
+    /* Never succeeded: failures in a row from its first answer on open it
+     * once the quiet time has passed since that answer, not before (a
+     * restarted bridge knows nothing of the endpoint yet). */
     struct admission_ep *dead = admission_get(&a, "dead");
-    fail_n(dead, ADMISSION_BREAKER_FAILURES - 1, T0);
+    fail_n(&a, dead, 3 * ADMISSION_BREAKER_FAILURES, T0);
     assert_false(admission_circuit_open(dead));
-    fail_n(dead, 1, T0);
+    fail_n(&a, dead, 1, T0 + ADMISSION_BREAKER_QUIET_MS - 1);
+    assert_false(admission_circuit_open(dead));
+    fail_n(&a, dead, 1, T0 + ADMISSION_BREAKER_QUIET_MS);
     assert_true(admission_circuit_open(dead));
 
     /* Answers its retries: a success among the failures keeps it closed,
@@ -303,19 +310,19 @@ static void test_breaker_quiet(void **state)
     int64_t now = T0;
     for (int round = 0; round < 20; round++) {
         half->running++;
-        admission_answered(half, 10, false, now);
-        fail_n(half, 3 * ADMISSION_BREAKER_FAILURES, now + 100);
+        admission_answered(&a, half, 10, false, now);
+        fail_n(&a, half, 3 * ADMISSION_BREAKER_FAILURES, now + 100);
         assert_false(admission_circuit_open(half));
         now += 1000;
     }
     /* Its last success grows old: the next failure opens it. */
-    fail_n(half, 1, now + ADMISSION_BREAKER_QUIET_MS - 1001);
+    fail_n(&a, half, 1, now + ADMISSION_BREAKER_QUIET_MS - 1001);
     assert_false(admission_circuit_open(half));
-    fail_n(half, 1, now - 1000 + ADMISSION_BREAKER_QUIET_MS);
+    fail_n(&a, half, 1, now - 1000 + ADMISSION_BREAKER_QUIET_MS);
     assert_true(admission_circuit_open(half));
     /* The probe succeeds: closed again. */
     half->running++;
-    admission_answered(half, 10, false, now + ADMISSION_BREAKER_QUIET_MS + 1);
+    admission_answered(&a, half, 10, false, now + ADMISSION_BREAKER_QUIET_MS + 1);
     assert_false(admission_circuit_open(half));
 
     dead->running = 0;

@@ -442,6 +442,8 @@ static struct deliver *start(int workers, int ep_max, int64_t timeout_ms, enum r
         .connect_timeout_ms = 5000,
         .timeout_ms = timeout_ms,
         .user_agent = "webhook-bridge/test",
+        /* No quiet time: five failures in a row open a circuit here. */
+        .breaker_quiet_ms = -1,
     };
     struct deliver *d = NULL;
     char errstr[256] = "";
@@ -948,6 +950,7 @@ static struct deliver *start_isolated(int ep_max, int budget, int64_t slow_ms)
         .connect_timeout_ms = 5000,
         .timeout_ms = 10000,
         .user_agent = "webhook-bridge/test",
+        .breaker_quiet_ms = -1,
     };
     struct deliver *d = NULL;
     char errstr[256] = "";
