@@ -579,7 +579,9 @@ iso_drain() {
         status || die "nginx /status failed during the run"
         polls=$((polls + 1))
         d=$((REQS - r0 - polls))
-        echo "$(now) $d" >>"$D/samples"
+        echo "$(now) $d $(curl -s --max-time 1 "http://$(admin_of "$D")/metrics" |
+            awk '$1 == "webhook_bridge_in_flight" || $1 == "webhook_bridge_producer_queue" { printf "%s ", $2 }
+                 /^webhook_bridge_partitions\{consumer="events",state="backpressure"\}/ { printf "bp=%s ", $2 }')" >>"$D/samples"
         # The drain's CPU account starts at its first delivery.
         [ -z "$cpu0" ] && [ "$d" -gt 0 ] && cpu0="$d $(drain_cpu)"
         [ "$d" -ge "$ISO_N" ] && break
@@ -610,9 +612,23 @@ iso_drain() {
             return d[i] + (d[i + 1] - d[i]) * (x - t[i]) / (t[i + 1] - t[i])
         }' "$D/samples" >"$D/rate"
     r=$(cat "$D/rate")
+    # By count: the rate from the 20% to the 90% delivery.  A slow endpoint
+    # is recognised only once its attempts have run for slow_answer / 10
+    # (admission.c): until then its deliveries wait in the budget, and the
+    # drain stalls for about a second near its start (the samples' third
+    # column, in_flight, shows it), which the time-based middle 80% of a
+    # few-second drain keeps and this rate leaves out.
+    r2=$(awk -v n="$ISO_N" '{ t[NR] = $1; d[NR] = $2 }
+        END { a = at(0.2 * n); b = at(0.9 * n); if (b <= a) { print 0; exit }
+              printf "%.0f\n", 0.7 * n / (b - a) }
+        function at(c,   i) {
+            for (i = 1; i < NR && d[i + 1] < c; i++) ;
+            if (d[i + 1] == d[i]) return t[i]
+            return t[i] + (t[i + 1] - t[i]) * (c - d[i]) / (d[i + 1] - d[i])
+        }' "$D/samples")
     isolated=$(sed -n 's/^webhook_bridge_deliveries_isolated_total{reason="\([a-z]*\)"} \(.*\)/\1 \2/p' "$D/metrics" |
         awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
-    echo "  healthy endpoint: $d deliveries, steady rate (middle 80%) $r/s; bridge CPU" \
+    echo "  healthy endpoint: $d deliveries, steady rate (middle 80%) $r/s, from the 20% to the 90% delivery $r2/s; bridge CPU" \
         "$(awk -v t="$ticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us per event," \
         "mock cluster $(awk -v t="$mticks" -v hz="$TICK" -v n="$ISO_N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }') us"
     echo "  bridge CPU by thread (name/tid ticks of 1/$TICK s): $(head -6 "$D/threads" |
@@ -633,7 +649,7 @@ EOF_A
         "mock cluster $cm us, nginx $cn us, together $ct us"
     [ "$mode" = with ] &&
         echo "  slow endpoint: $(($(lines_of "$T/slow-receiver.out") - s0)) requests received; deferred to isolate it: $isolated"
-    eval "ISO_RATE_$mode=$r ISO_BUSY_$mode=$busy ISO_CPU_$mode=$ct ISO_MOCK_$mode=$cm ISO_BRIDGE_$mode=$cb"
+    eval "ISO_RATE_$mode=$r ISO_RATE2_$mode=$r2 ISO_BUSY_$mode=$busy ISO_CPU_$mode=$ct ISO_MOCK_$mode=$cm ISO_BRIDGE_$mode=$cb"
 }
 
 # iso_rate MODE: RATE events/s for LAT_SECS s; sets ISO_TPUT_<MODE> (the
@@ -714,7 +730,7 @@ case " $RUNS " in *" routing "*)
 esac
 ISO_RATE_without='' ISO_RATE_with='' ISO_TPUT_without='' ISO_TPUT_with=''
 ISO_P50_without='' ISO_P50_with='' ISO_P99_without='' ISO_P99_with=''
-ISO_BUSY_without='' ISO_BUSY_with='' ISO_CPU_without='' ISO_CPU_with=''
+ISO_BUSY_without='' ISO_BUSY_with='' ISO_RATE2_without='' ISO_RATE2_with='' ISO_CPU_without='' ISO_CPU_with=''
 ISO_MOCK_without='' ISO_MOCK_with='' ISO_BRIDGE_without='' ISO_BRIDGE_with=''
 case " $RUNS " in *" isolation "*)
     slow_receiver
@@ -762,6 +778,8 @@ iso_rows() {
     printf 'healthy endpoint (issue 9, slow one: 2xx after %s ms, half the deliveries)\twithout the slow endpoint\twith it\ttarget\n' "$SLOW_MS"
     printf 'steady deliveries/s, draining %s events\t%s\t%s\t%s\n' "$ISO_N" "$ISO_RATE_without" \
         "$(ratio "$ISO_RATE_with" "$ISO_RATE_without" 0.9 '>=')" 'within 10%'
+    printf 'deliveries/s, draining %s events, from the 20%% to the 90%% delivery\t%s\t%s\t%s\n' "$ISO_N" \
+        "$ISO_RATE2_without" "$(ratio "$ISO_RATE2_with" "$ISO_RATE2_without" 0.9 '>=')" 'within 10%'
     printf 'drain: machine busy, %% of %s CPUs\t%s\t%s\t\n' "$NPROC" "$ISO_BUSY_without" "$ISO_BUSY_with"
     printf 'drain: CPU us per healthy delivery, bridge + mock cluster + nginx\t%s\t%s\t\n' \
         "$ISO_CPU_without" "$(ratio "$ISO_CPU_with" "$ISO_CPU_without" 1000 '<=' | sed 's/ ok)/)/')"
