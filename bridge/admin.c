@@ -17,7 +17,6 @@
 #include <microhttpd.h>
 
 #include "consumer.h"
-#include "deadletter.h"
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
@@ -106,6 +105,12 @@ static json_t *stalled(const struct admin *a)
 }
 
 /* NULL when ready, else the reason.  Lock held. */
+/* Dead letters the topic refused, held by the producer.  Lock held. */
+static long held_dead_letters(const struct admin *a)
+{
+    return a->pl != NULL && a->pl->producer != NULL ? producer_held(a->pl->producer) : 0L;
+}
+
 static const char *not_ready(const struct admin *a)
 {
     if (atomic_load(&a->stopping)) {
@@ -127,7 +132,7 @@ static const char *not_ready(const struct admin *a)
     if (!consumer_joined(a->events)) {
         return "the events consumer has not joined its group yet";
     }
-    if (!deadletter_healthy()) {
+    if (held_dead_letters(a) > 0) {
         return "the dead-letter topic refuses records: they are held and produced again "
                "(see the error log and webhook_bridge_dead_letters_held)";
     }
@@ -177,7 +182,7 @@ static char *metrics_page(const struct admin *a, size_t *lenp)
                    "refused, held and produced again every 10 s\n"
                    "# TYPE webhook_bridge_dead_letters_held gauge\n"
                    "webhook_bridge_dead_letters_held %ld\n",
-                   deadletter_held());
+                   held_dead_letters(a));
     metrics_printf(&buf, &len, &cap,
                    "# HELP webhook_bridge_registry_endpoints Endpoints the registry knows\n"
                    "# TYPE webhook_bridge_registry_endpoints gauge\n"

@@ -95,7 +95,8 @@ struct consumer {
     int64_t revoke_wait_ms;                    /* how long a revoke waits */
     int rebalances;                            /* rebalance callbacks served so far */
     int64_t bp_since;                          /* saturated since (mono ms), or 0 */
-    /* What the loop last published of its pause state (consumer_paused). */
+    /* The pause state as the loop last published it, every
+     * COMMIT_INTERVAL_MS (consumer_paused). */
     atomic_int pub_held, pub_full, pub_bp;
 };
 
@@ -329,12 +330,12 @@ static void offsets_turn(struct consumer *c)
     if (now >= c->next_commit_ms) {
         commit_maps(c, NULL);
         c->next_commit_ms = now + COMMIT_INTERVAL_MS;
+        publish(c); /* for /metrics and the stats line: once a second will do */
     }
     rd_kafka_poll(c->maps_rk, 0); /* commit_cb */
     if (c->full->cnt > 0) {
         drain_full(c);
     }
-    publish(c);
 }
 
 /* Hands a record to the handler, unless the previous owner's commit

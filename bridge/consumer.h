@@ -67,7 +67,8 @@ void consumer_unhold(struct consumer *c, const char *topic, int32_t partition);
 int consumer_assigned(const struct consumer *c);
 
 /* Partitions assigned, and paused for each reason, as the loop last saw
- * them (a partition may be paused for several). */
+ * them (a partition may be paused for several): the pauses up to a second
+ * old. */
 struct consumer_pauses {
     int assigned;
     int held;         /* by the handler: a delay topic's head not yet due */

@@ -26,9 +26,6 @@
 #define ERROR_MAX 512 /* bytes of an error text kept in a dead letter */
 #define REFUSED_LOG_MS 10000
 
-/* Dead letters refused and held now (produced again every
- * PRODUCER_HOLD_BACKOFF_MS). */
-static atomic_long held_now;
 /* The last error line about a held dead letter (mono ms), and how many
  * refusals were not said since: one line per REFUSED_LOG_MS at most. */
 static _Atomic int64_t refused_logged_ms;
@@ -57,7 +54,6 @@ static enum producer_verdict produced(void *arg, enum producer_status status, co
         int64_t now = util_mono_ms();
         if (!c->held) {
             c->held = 1;
-            atomic_fetch_add(&held_now, 1);
             metrics_inc(M_dead_letters_refused);
         }
         int64_t last = atomic_load(&refused_logged_ms);
@@ -66,23 +62,20 @@ static enum producer_verdict produced(void *arg, enum producer_status status, co
             log_json(LVL_ERROR,
                      "the dead-letter topic refused a record; holding it, its source offset "
                      "uncommitted, and producing it again every few seconds",
-                     json_pack("{s:s, s:s?, s:i, s:I, s:i, s:I, s:I}", "error",
+                     json_pack("{s:s, s:s?, s:i, s:I, s:i, s:I}", "error",
                                error != NULL ? error : "", "topic", c->topic, "partition",
                                (int)c->partition, "offset", (json_int_t)c->offset, "retryInMs",
-                               PRODUCER_HOLD_BACKOFF_MS, "held", (json_int_t)atomic_load(&held_now),
-                               "suppressed", (json_int_t)atomic_exchange(&refused_unsaid, 0)));
+                               PRODUCER_HOLD_BACKOFF_MS, "suppressed",
+                               (json_int_t)atomic_exchange(&refused_unsaid, 0)));
         } else {
             atomic_fetch_add(&refused_unsaid, 1);
         }
         return PRODUCER_HOLD;
     }
-    if (c->held) {
-        atomic_fetch_sub(&held_now, 1);
-        if (status == PRODUCER_DURABLE) {
-            log_json(LVL_INFO, "the dead-letter topic took a held record",
-                     json_pack("{s:s?, s:i, s:I}", "topic", c->topic, "partition",
-                               (int)c->partition, "offset", (json_int_t)c->offset));
-        }
+    if (c->held && status == PRODUCER_DURABLE) {
+        log_json(LVL_INFO, "the dead-letter topic took a held record",
+                 json_pack("{s:s?, s:i, s:I}", "topic", c->topic, "partition", (int)c->partition,
+                           "offset", (json_int_t)c->offset));
     }
     c->done(c->arg, status, error);
     free(c->topic);
@@ -101,16 +94,6 @@ static struct produce_ctx *ctx_new(producer_done_cb *done, void *arg,
     c->offset = src->offset;
     c->held = 0;
     return c;
-}
-
-int deadletter_healthy(void)
-{
-    return atomic_load(&held_now) == 0;
-}
-
-long deadletter_held(void)
-{
-    return atomic_load(&held_now);
 }
 
 static void count_reason(const char *reason)

@@ -39,18 +39,11 @@ char *deadletter_raw_value(const struct deadletter_source *src, const char *reas
 char *deadletter_delivery_value(const struct delivery *dl, const char *reason, const char *error,
                                 int64_t now_ms, size_t max, size_t *lenp);
 
-/* 0 while a dead letter the topic refused is held (/readyz fails then),
- * else 1.  Any thread. */
-int deadletter_healthy(void);
-
-/* Dead letters refused for good and held now.  Any thread. */
-long deadletter_held(void);
-
 /* Produces dl's dead letter for reason; done(arg, status, error) once it is
  * durable, or abandoned at shutdown (producer.h).  One the topic refuses
  * for good is held (logged as an error, counted here) and produced again
- * every PRODUCER_HOLD_BACKOFF_MS: done is not called meanwhile, so the
- * caller's source offset stays unstored. */
+ * every PRODUCER_HOLD_BACKOFF_MS (producer_held counts them): done is not
+ * called meanwhile, so the caller's source offset stays unstored. */
 void deadletter_delivery(struct producer *p, const struct conf *conf, const struct delivery *dl,
                          const char *reason, producer_done_cb *done, void *arg);
 

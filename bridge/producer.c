@@ -366,6 +366,11 @@ long producer_outstanding(const struct producer *p)
     return atomic_load(&p->outstanding);
 }
 
+long producer_held(const struct producer *p)
+{
+    return atomic_load(&((struct producer *)p)->held);
+}
+
 long producer_flush(struct producer *p, int64_t deadline_ms)
 {
     /* Only the poll thread serves delivery reports (rd_kafka_flush would

@@ -93,4 +93,8 @@ size_t producer_value_max(const struct producer *p);
 /* Records handed over and not yet reported. */
 long producer_outstanding(const struct producer *p);
 
+/* Of those, the records refused for good that a callback holds
+ * (PRODUCER_HOLD: the dead letters).  Any thread. */
+long producer_held(const struct producer *p);
+
 #endif

@@ -39,6 +39,8 @@ during=$(fast)
 ok "the fast endpoint got $during deliveries while the first record hung"
 check "the first record reached its endpoint" test "$(lines "$T/hang.out")" -eq 1
 check "at most 15 records behind the unresolved one were consumed (bound 16)" test "$during" -le 15
+check "/metrics shows the partition paused at the bound" \
+    wait_until 10 sh -c "curl -sf http://$ADMIN/metrics | grep -qx 'webhook_bridge_partitions{consumer=\"events\",state=\"full\"} 1'"
 check "after it answered every record was delivered (the partition resumed)" \
     wait_until 90 sh -c "[ \$(jq -r 'select(.status == 200) | .webhookId' $T/fast.out | sort -u | comm -12 - $T/ids | wc -l) -eq 100 ]"
 check "SIGTERM exits 0" stop_bridge
