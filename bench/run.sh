@@ -30,13 +30,17 @@
 #               take 9 s and more, so they sit above; how many is printed.
 #               Targets: p99 within 2x of the run without the slow
 #               endpoint, deliveries/s within 10%.
+#   records     what the per-delivery JSON work costs, call by call
+#               (tests/helpers/recordbench): validating an event, writing a
+#               delay record (a park), a dead letter, an attempt record,
+#               reading a delay record back; 500 B and 1.5 KB events.
 # Everything listens on 127.0.0.1; logs stay in the directory printed first.
 #
 # Knobs (environment): BENCH_EVENTS (N, 150000), BENCH_PARTITIONS (24),
 # BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
 # BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
 # BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
-# BENCH_RUNS ("throughput latency routing isolation", or any of them),
+# BENCH_RUNS ("throughput latency routing isolation records", or any of them),
 # BENCH_ISOLATION_EVENTS (100000), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf
 # record -g on the bridge during the throughput runs; the figures of those
 # runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
@@ -76,7 +80,7 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # The attempts log (one Kafka record per attempt): on, as by default, or off
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
-RUNS=${BENCH_RUNS:-throughput latency routing isolation}
+RUNS=${BENCH_RUNS:-throughput latency routing isolation records}
 ISO_N=${BENCH_ISOLATION_EVENTS:-100000}
 SLOW_MS=${BENCH_SLOW_MS:-9000}
 RESULTS=build/bench-results.md
@@ -170,7 +174,7 @@ cpu_ticks() {
 
 # ---- checks -------------------------------------------------------------
 
-for f in "$BIN" "$HELPERS/loadgen" "$HELPERS/routebench"; do
+for f in "$BIN" "$HELPERS/loadgen" "$HELPERS/routebench" "$HELPERS/recordbench"; do
     [ -x "$f" ] || die "$f is missing: run make all"
 done
 if [ ! -x "$HELPERS/mockkafka" ]; then
@@ -726,6 +730,12 @@ case " $RUNS " in *" routing "*)
     say "routing: registry_match with 10 and with 100,000 endpoints (tests/helpers/routebench)"
     ROUTING=$("$HELPERS/routebench") || die "routebench failed"
     echo "$ROUTING" | sed 's/^/  /'
+    ;;
+esac
+case " $RUNS " in *" records "*)
+    say "records: the JSON work of one delivery, call by call (tests/helpers/recordbench)"
+    RECORDS=$("$HELPERS/recordbench") || die "recordbench failed"
+    echo "$RECORDS" | sed 's/^/  /'
     ;;
 esac
 ISO_RATE_without='' ISO_RATE_with='' ISO_TPUT_without='' ISO_TPUT_with=''

@@ -12,6 +12,7 @@
 
 #include "endpoint.h"
 #include "redact.h"
+#include "jsonw.h"
 #include "utf8.h"
 
 struct payload *payload_new(const void *data, size_t len)
@@ -198,53 +199,97 @@ fail_obj:
     return NULL;
 }
 
-/* Serialises obj and appends ,"event":<body>} so the Event object is kept
- * byte for byte as it arrived.  NULL when obj cannot be serialised. */
-static char *splice_event(json_t *obj, const struct payload *body, size_t *lenp)
+/* The record's fields in the order DESIGN section 3 gives them, written
+ * straight into one buffer (jsonw), then the event byte for byte as it
+ * arrived, last.  A dead letter adds its reason and time before the event.
+ * The same text as json_dumps of delivery_record_meta with the event
+ * spliced in (tests/fuzz/fuzz_delivery.c checks it byte for byte). */
+static char *write_record(const struct delivery *dl, const char *reason,
+                          int64_t dead_lettered_at_ms, size_t *lenp)
 {
-    char *head = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (head == NULL) {
-        return NULL;
+    struct jsonw w;
+    jsonw_init(&w, dl->body->len + 512 + dl->n_attempts * 128);
+    jsonw_object(&w);
+    jsonw_key(&w, "version");
+    jsonw_int(&w, 1);
+    jsonw_key(&w, "deliveryId");
+    jsonw_str(&w, dl->id);
+    jsonw_key(&w, "eventId");
+    jsonw_str(&w, dl->event_id);
+    jsonw_key(&w, "eventType");
+    jsonw_str(&w, dl->event_type);
+    jsonw_key(&w, "accountId");
+    jsonw_str(&w, dl->account_id);
+    jsonw_key(&w, "endpointId");
+    jsonw_str(&w, dl->endpoint_id);
+    jsonw_key(&w, "endpointUrl");
+    jsonw_str(&w, dl->url);
+    jsonw_key(&w, "firstAttemptAt");
+    jsonw_time(&w, dl->first_attempt_ms);
+    jsonw_key(&w, "nextAttemptAt");
+    jsonw_time(&w, dl->due_ms);
+    jsonw_key(&w, "attempts");
+    jsonw_array(&w);
+    for (size_t i = 0; i < dl->n_attempts; i++) {
+        const struct attempt *a = &dl->attempts[i];
+        jsonw_object(&w);
+        jsonw_key(&w, "attempt");
+        jsonw_int(&w, a->n);
+        jsonw_key(&w, "at");
+        jsonw_time(&w, a->at_ms);
+        jsonw_key(&w, "durationMs");
+        jsonw_int(&w, a->duration_ms);
+        jsonw_key(&w, "status");
+        if (a->status > 0) {
+            jsonw_int(&w, a->status);
+        } else {
+            jsonw_null(&w);
+        }
+        jsonw_key(&w, "error");
+        jsonw_str_repaired(&w, a->error, ATTEMPT_ERROR_MAX);
+        jsonw_close(&w);
     }
-    size_t hlen = strlen(head); /* ends with '}' */
-    static const char key[] = ",\"event\":";
-    size_t len = hlen - 1 + sizeof(key) - 1 + body->len + 1;
-    char *out = xmalloc(len + 1);
-    memcpy(out, head, hlen - 1);
-    memcpy(out + hlen - 1, key, sizeof(key) - 1);
-    memcpy(out + hlen - 1 + sizeof(key) - 1, body->data, body->len);
-    out[len - 1] = '}';
-    out[len] = '\0';
-    free(head);
-    *lenp = len;
-    return out;
+    jsonw_close(&w);
+    jsonw_key(&w, "deferred");
+    jsonw_int(&w, dl->deferrals);
+    jsonw_key(&w, "source");
+    jsonw_object(&w);
+    jsonw_key(&w, "topic");
+    jsonw_str(&w, dl->source_topic);
+    jsonw_key(&w, "partition");
+    jsonw_int(&w, dl->source_partition);
+    jsonw_key(&w, "offset");
+    jsonw_int(&w, dl->source_offset);
+    jsonw_close(&w);
+    if (dl->attempts_omitted > 0) {
+        jsonw_key(&w, "attemptsOmitted");
+        jsonw_int(&w, (int64_t)dl->attempts_omitted);
+    }
+    if (dl->replayed_from != NULL) {
+        jsonw_key(&w, "replayedFrom");
+        jsonw_str(&w, dl->replayed_from);
+    }
+    if (reason != NULL) {
+        jsonw_key(&w, "reason");
+        jsonw_str(&w, reason);
+        jsonw_key(&w, "deadLetteredAt");
+        jsonw_time(&w, dead_lettered_at_ms);
+    }
+    jsonw_key(&w, "event");
+    jsonw_raw(&w, dl->body->data, dl->body->len);
+    jsonw_close(&w);
+    return jsonw_finish(&w, lenp);
 }
 
 char *delivery_to_record(const struct delivery *dl, size_t *lenp)
 {
-    json_t *obj = delivery_record_meta(dl);
-    if (obj == NULL) {
-        return NULL;
-    }
-    char *out = splice_event(obj, dl->body, lenp);
-    json_decref(obj);
-    return out;
+    return write_record(dl, NULL, 0, lenp);
 }
 
 char *delivery_to_dead_letter(const struct delivery *dl, const char *reason,
                               int64_t dead_lettered_at_ms, size_t *lenp)
 {
-    json_t *obj = delivery_record_meta(dl);
-    if (obj == NULL) {
-        return NULL;
-    }
-    char *out = NULL;
-    if (json_object_set_new(obj, "reason", json_string(reason)) == 0 &&
-        json_object_set_new(obj, "deadLetteredAt", time_or_null(dead_lettered_at_ms)) == 0) {
-        out = splice_event(obj, dl->body, lenp);
-    }
-    json_decref(obj);
-    return out;
+    return write_record(dl, reason, dead_lettered_at_ms, lenp);
 }
 
 static int get_time(json_t *obj, const char *key, int64_t *ms, char *errstr, size_t errstr_size)

@@ -670,6 +670,95 @@ static void test_payload_refcount(void **state)
     payload_unref(r);
 }
 
+/* ---- the writer against jansson ------------------------------------------ */
+
+/* What jansson writes for the same record: json_dumps of
+ * delivery_record_meta (plus a dead letter's two fields), with the event
+ * spliced in last, as the records were written before jsonw. */
+static char *jansson_record(const struct delivery *dl, const char *reason, int64_t at_ms)
+{
+    json_t *meta = delivery_record_meta(dl);
+    if (meta == NULL) {
+        return NULL;
+    }
+    if (reason != NULL) {
+        char t[UTIL_TIME_LEN];
+        util_format_time(at_ms, t, sizeof(t));
+        json_object_set_new(meta, "reason", json_string(reason));
+        json_object_set_new(meta, "deadLetteredAt", json_string(t));
+    }
+    char *head = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(meta);
+    assert_non_null(head);
+    size_t hlen = strlen(head);
+    char *out = malloc(hlen + 16 + dl->body->len);
+    assert_non_null(out);
+    memcpy(out, head, hlen - 1);
+    static const char key[] = ",\"event\":";
+    size_t n = sizeof(key) - 1;
+    memcpy(out + hlen - 1, key, n);
+    memcpy(out + hlen - 1 + n, dl->body->data, dl->body->len);
+    memcpy(out + hlen - 1 + n + dl->body->len, "}", 2);
+    free(head);
+    return out;
+}
+
+static void check_same_as_jansson(const struct delivery *dl)
+{
+    size_t len = 0;
+    char *ours = delivery_to_record(dl, &len);
+    char *theirs = jansson_record(dl, NULL, 0);
+    assert_non_null(ours);
+    assert_non_null(theirs);
+    assert_int_equal(len, strlen(ours));
+    assert_string_equal(ours, theirs);
+    free(ours);
+    free(theirs);
+    ours = delivery_to_dead_letter(dl, "retry_window_expired", T0 + 30 * MIN, &len);
+    theirs = jansson_record(dl, "retry_window_expired", T0 + 30 * MIN);
+    assert_non_null(ours);
+    assert_string_equal(ours, theirs);
+    free(ours);
+    free(theirs);
+}
+
+static void test_writer_same_as_jansson(void **state)
+{
+    (void)state;
+    struct delivery *dl = full_delivery(seed_body, "Subscribe");
+    check_same_as_jansson(dl);
+
+    /* Every character jansson escapes, non-ASCII text, DEL and '/', an
+     * error with invalid bytes (repaired), no source topic, omitted
+     * attempts, replayedFrom, times and statuses that are null. */
+    free(dl->event_type);
+    dl->event_type =
+        xstrdup("Sub\"scr\\ibe\b\f\n\r\t\x01\x1f\x7f/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    (void)delivery_add_attempt(dl, 0, -1, 0, "bad \xff\xfe bytes \xe2\x82 cut");
+    free(dl->source_topic);
+    dl->source_topic = NULL;
+    dl->attempts_omitted = 12345;
+    dl->replayed_from = xstrdup("dlq:webhook-dead-letters/2/77");
+    dl->first_attempt_ms = 0;
+    dl->deferrals = 3;
+    check_same_as_jansson(dl);
+    delivery_destroy(dl);
+
+    dl = full_delivery(compact_body, "Unsubscribe");
+    while (delivery_attempt_count(dl) < ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST + 7) {
+        (void)delivery_add_attempt(dl, T0 + 20 * MIN, 5, 500, "\xc0\x80 overlong");
+    }
+    check_same_as_jansson(dl);
+
+    /* A field jansson refuses (invalid UTF-8) fails both ways. */
+    free(dl->url);
+    dl->url = xstrdup("https://x.example/\xff");
+    size_t len = 0;
+    assert_null(delivery_to_record(dl, &len));
+    assert_null(delivery_record_meta(dl));
+    delivery_destroy(dl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_attempts),
         cmocka_unit_test(test_attempt_error_utf8_cut),
         cmocka_unit_test(test_payload_refcount),
+        cmocka_unit_test(test_writer_same_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
