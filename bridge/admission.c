@@ -30,6 +30,13 @@
  * with the worker's whole loop turn in them (tens of ms), and its backlog
  * drains at the speed of the CPU, not of its answers. */
 #define SHARE_FLOOR 10
+/* Before its first answer an endpoint is bound from slow_ms /
+ * SHARE_FLOOR_UNANSWERED of its oldest attempt's age (200 ms by default).
+ * A fast endpoint answers its first attempt long before; one that has
+ * answered nothing after 200 ms while deliveries pile up for it is what
+ * fills the budget in a drain (measured: about a second of healthy
+ * deliveries stopped with the floor at 500 ms). */
+#define SHARE_FLOOR_UNANSWERED 25
 
 /* ---- the policy (pure) ------------------------------------------------ */
 
@@ -64,10 +71,12 @@ enum admission_verdict admission_decide(const struct admission_limits *lim,
     /* Its backlog (waiting x answer time / cap: how long the newest would
      * wait) bounds what it holds: at most what it starts within slow_ms,
      * and once that backlog is half of slow_ms, at most its fair part of
-     * the budget.  A fast endpoint (answers under slow_ms / SHARE_FLOOR)
-     * is never bound: a burst, or the noise of a saturated drain, is
-     * never parked for nothing. */
-    if (lim->slow_ms > 0 && v->answer_ms >= 0 && v->answer_ms * SHARE_FLOOR >= lim->slow_ms) {
+     * the budget.  A fast endpoint (answers under slow_ms / SHARE_FLOOR;
+     * before its first answer, its oldest attempt younger than slow_ms /
+     * SHARE_FLOOR_UNANSWERED) is never bound: a burst, or the noise of a
+     * saturated drain, is never parked for nothing. */
+    int floor = v->answered ? SHARE_FLOOR : SHARE_FLOOR_UNANSWERED;
+    if (lim->slow_ms > 0 && v->answer_ms >= 0 && v->answer_ms * floor >= lim->slow_ms) {
         int64_t backlog = (int64_t)v->ahead * v->answer_ms;
         int64_t whole = lim->slow_ms * lim->cap;
         if (backlog >= whole || (backlog >= whole / 2 && (long)v->running + v->ahead >= v->share)) {
@@ -259,6 +268,7 @@ static void view_of(const struct admission *a, const struct admission_ep *ep, in
      * oldest running attempt (a lower bound), else unknown.  Not the age
      * once answers are known: one stuck attempt among many fast ones would
      * make a fast endpoint look like one that cannot keep up. */
+    v->answered = ep->answer_ms >= 0;
     if (ep->answer_ms >= 0) {
         v->answer_ms = ep->answer_ms;
     } else {

@@ -23,8 +23,12 @@
  *   slow_ms, and once it is half of that, the endpoint holds (running +
  *   waiting) at most max(cap, budget / endpoints known to the worker),
  *   budget being the worker's part of delivery.max_in_flight.  Beyond, a
- *   delivery is deferred.  A fast endpoint's backlog stays far below, so a
- *   burst, or the noise of a saturated drain, is never parked for nothing.
+ *   delivery is deferred.  The rule binds only an endpoint answering in
+ *   slow_ms / 10 or more, or, before its first answer, one whose oldest
+ *   attempt has run slow_ms / 25 (200 ms by default): a fast endpoint's
+ *   backlog, a burst or the noise of a saturated drain, is never parked
+ *   for nothing, and a new endpoint that does not answer is known within a
+ *   few hundred ms, before its waiting deliveries fill the budget.
  * - slow: an endpoint whose answers take longer than slow_ms (an EWMA of
  *   its attempts' durations, or an attempt still running past slow_ms) gets
  *   at most slow_cap attempts at once and nothing waits for it: the excess is
@@ -112,6 +116,8 @@ struct admission_view {
     bool slow;
     int share;         /* running + waiting allowed when it cannot keep up */
     int64_t answer_ms; /* its answer time as estimated now, -1 unknown */
+    bool answered;     /* answer_ms is the average of answers, not the age of
+                          its oldest running attempt */
 };
 
 /* The verdict for one delivery; *reason says why it is deferred

@@ -72,7 +72,7 @@
 #define POOL_IDLE_MAX 64 /* idle easy handles kept per worker */
 /* How often the running transfers are scanned for answers slower than
  * slow_answer_ms (an endpoint is slow before its first slow answer ends). */
-#define SCAN_INTERVAL_MS 250
+#define SCAN_INTERVAL_MS 100
 
 struct worker;
 

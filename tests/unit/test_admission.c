@@ -36,7 +36,8 @@ static enum admission_verdict decide_t(int running, int ahead, int failures, boo
                                .failures = failures,
                                .slow = slow,
                                .share = share,
-                               .answer_ms = answer_ms};
+                               .answer_ms = answer_ms,
+                               .answered = answer_ms >= 0};
     return admission_decide(&lim, &v, last_chance, reason);
 }
 
@@ -83,6 +84,19 @@ static void test_decide_healthy(void **state)
     assert_int_equal(decide_t(4, 40, 0, false, 50, 500, false, &r), ADMISSION_DEFER);
     assert_int_equal(decide_t(4, 100000, 0, false, 50, -1, false, &r), ADMISSION_WAIT);
     assert_int_equal(decide_t(4, 100000, 0, false, INT_MAX, -1, false, &r), ADMISSION_WAIT);
+    /* Before its first answer (the answer time is the age of its oldest
+     * attempt) it is bound from slow_ms / 25 (200 ms here): a new endpoint
+     * that answers nothing is known before its deliveries fill the
+     * budget.  Once answered, 200 ms is a fast endpoint again. */
+    struct admission_view u = {
+        .running = 4, .ahead = 100000, .share = 50, .answer_ms = 200, .answered = false};
+    assert_int_equal(admission_decide(&lim, &u, false, &r), ADMISSION_DEFER);
+    assert_int_equal(r, ADMISSION_SHARE);
+    u.answer_ms = 199;
+    assert_int_equal(admission_decide(&lim, &u, false, &r), ADMISSION_WAIT);
+    u.answer_ms = 200;
+    u.answered = true;
+    assert_int_equal(admission_decide(&lim, &u, false, &r), ADMISSION_WAIT);
     /* The share rule is off with the slow threshold. */
     struct admission_limits off = lim;
     off.slow_ms = 0;
