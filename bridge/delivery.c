@@ -306,24 +306,73 @@ static int get_time(json_t *obj, const char *key, int64_t *ms, char *errstr, siz
     return 0;
 }
 
-/* The event's bytes as they were first consumed.  Records written by
- * delivery_to_record end with ,"event":<original bytes>}; those bytes are
- * used when they parse to the same document, so retries POST exactly what
- * the first attempt did.  Otherwise (a record written by another tool) the
- * event is serialised compactly. */
+/* Where the value of the record's top-level "event" key lies in text (len
+ * bytes that jansson has parsed as a JSON object, so valid JSON): sets
+ * [*from, *to) and returns 0, or -1 when there is no such object value.
+ * Strings are skipped with their escapes, so nothing inside one is taken
+ * for structure; a top-level key repeated counts the last time, as for
+ * jansson's object.  One pass over the bytes, no document built. */
+static int event_span(const char *text, size_t len, size_t *from, size_t *to)
+{
+    static const char key[] = "\"event\"";
+    int depth = 0, found = 0;
+    char last = 0;     /* the last byte outside strings that is not blank */
+    size_t start = 0;  /* where the value being followed begins */
+    int following = 0; /* between its '{' and the '}' that closes it */
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '"') {
+            /* Exactly "event" (its 7th byte the closing quote), as a key of
+             * the record itself. */
+            int is_key = depth == 1 && (last == '{' || last == ',') && len - i >= sizeof(key) - 1 &&
+                         memcmp(text + i, key, sizeof(key) - 1) == 0;
+            size_t j = i + 1;
+            while (j < len && text[j] != '"') {
+                j += text[j] == '\\' ? 2 : 1;
+            }
+            i = j; /* the closing quote */
+            last = '"';
+            if (is_key) {
+                /* Its value follows the ':'. */
+                size_t k = j + 1;
+                while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' ||
+                                   text[k] == '\r' || text[k] == ':')) {
+                    k++;
+                }
+                if (k < len && text[k] == '{') {
+                    start = k;
+                    following = 1;
+                }
+            }
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+            if (following && depth == 1) {
+                *from = start;
+                *to = i + 1;
+                following = 0;
+                found = 1;
+            }
+        }
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            last = c;
+        }
+    }
+    return found ? 0 : -1;
+}
+
+/* The event's bytes as they were first consumed: the raw bytes of the
+ * record's "event" value, so retries POST exactly what the first attempt
+ * did (records written by delivery_to_record embed them byte for byte).
+ * When they cannot be found, the event is serialised compactly. */
 static struct payload *original_event(const char *value, size_t len, json_t *event)
 {
-    static const char key[] = ",\"event\":";
-    const char *hit = memmem(value, len, key, sizeof(key) - 1);
-    if (hit != NULL && len > 0 && value[len - 1] == '}') {
-        const char *start = hit + sizeof(key) - 1;
-        size_t n = (size_t)(value + len - 1 - start);
-        json_t *parsed = json_loadb(start, n, 0, NULL);
-        int same = parsed != NULL && json_equal(parsed, event);
-        json_decref(parsed);
-        if (same) {
-            return payload_new(start, n);
-        }
+    size_t from, to;
+    if (event_span(value, len, &from, &to) == 0) {
+        return payload_new(value + from, to - from);
     }
     char *body = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     if (body == NULL) {
@@ -414,8 +463,11 @@ struct delivery *delivery_from_record(const void *value, size_t len, char *errst
             util_errf(errstr, errstr_size, "delivery record: attempt %zu is malformed", i + 1);
             goto fail;
         }
-        delivery_add_attempt(dl, at_ms, dur,
-                             json_is_integer(status) ? (int)json_integer_value(status) : 0,
+        /* An HTTP status is 100 to 999; anything else was no answer (a
+         * record says so with null, and writing it back must say the
+         * same). */
+        json_int_t st = json_is_integer(status) ? json_integer_value(status) : 0;
+        delivery_add_attempt(dl, at_ms, dur, st >= 100 && st <= 999 ? (int)st : 0,
                              json_is_string(error) ? json_string_value(error) : NULL);
     }
     json_t *stopic_v = NULL;

@@ -8,6 +8,7 @@
  * number, time, duration, status and error, the source, the deferrals and
  * replayedFrom.  The written record must also be what the first parse
  * read the second time over (delivery_to_record is stable).
+ * The event's bytes taken from the record parse to the record's "event".
  * Differential: delivery_to_record and delivery_to_dead_letter write
  * (bridge/jsonw.c) exactly the bytes jansson's json_dumps gives for the
  * same fields (delivery_record_meta) with the event spliced in last; the
@@ -140,6 +141,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(errstr[0] != '\0');
         return 0;
     }
+    /* The event's bytes, found by delivery.c's span scanner, are the
+     * record's "event" value as jansson reads it. */
+    json_t *root = json_loadb((const char *)data, size, 0, NULL);
+    json_t *body = json_loadb(dl->body->data, dl->body->len, 0, NULL);
+    FUZZ_CHECK(root != NULL && body != NULL && json_equal(body, json_object_get(root, "event")));
+    json_decref(body);
+    json_decref(root);
     char *record = delivery_to_record(dl, &len);
     FUZZ_CHECK(record != NULL);
     check_same_as_jansson(dl, record, len, NULL);

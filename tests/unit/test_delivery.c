@@ -670,6 +670,77 @@ static void test_payload_refcount(void **state)
     payload_unref(r);
 }
 
+/* A status that is no HTTP status reads as no answer, and is written back
+ * as null: the record survives a second trip unchanged. */
+static void test_status_out_of_range(void **state)
+{
+    (void)state;
+    struct delivery *dl = full_delivery(compact_body, "Subscribe");
+    size_t len = 0;
+    char *rec = delivery_to_record(dl, &len);
+    delivery_destroy(dl);
+    static const char *const bad[] = {"-50", "0", "1000", "99", "4294967799"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* The first attempt's "status":503 becomes the bad value. */
+        char *at = strstr(rec, "\"status\":503");
+        assert_non_null(at);
+        size_t head = (size_t)(at - rec) + 9, tail = len - head - 3;
+        char *edited = malloc(len + 32);
+        assert_non_null(edited);
+        memcpy(edited, rec, head);
+        size_t n = strlen(bad[i]);
+        memcpy(edited + head, bad[i], n);
+        memcpy(edited + head + n, at + 12, tail);
+        char err[256] = "";
+        struct delivery *back = delivery_from_record(edited, head + n + tail, err, sizeof(err));
+        if (back == NULL) {
+            print_error("%s: %s\n", bad[i], err);
+        }
+        assert_non_null(back);
+        assert_int_equal(back->attempts[0].status, 0);
+        size_t len2 = 0;
+        char *again = delivery_to_record(back, &len2);
+        struct delivery *back2 = delivery_from_record(again, len2, err, sizeof(err));
+        assert_non_null(back2);
+        check_same_delivery(back, back2);
+        delivery_destroy(back2);
+        free(again);
+        delivery_destroy(back);
+        free(edited);
+    }
+    free(rec);
+}
+
+/* A record whose "event" is not its last member (another tool wrote it,
+ * pretty-printed), with "event" also as a key inside the event and inside
+ * a string: the body is still the event value's own bytes. */
+static void test_event_bytes_anywhere(void **state)
+{
+    (void)state;
+    static const char event[] = "{ \"eventId\": \"" EVENT_ID "\",\n  \"eventType\": \"Subscribe\","
+                                " \"eventDetails\": {\"accountId\": \"" ACCOUNT_ID "\", "
+                                "\"event\": {\"x\": [1, {\"event\": \"}\\\"\"}]}} }";
+    static const char head[] = "{ \"note\": \",\\\"event\\\":{}\", \"event\" :\t";
+    static const char tail[] =
+        " ,\n \"version\": 1, \"deliveryId\": \"7e8230d7-f147-4172-a792-3519a903bf2e\", "
+        "\"eventId\": \"" EVENT_ID "\", \"eventType\": \"Subscribe\", \"accountId\": \"" ACCOUNT_ID
+        "\", \"endpointId\": \"ep-1\", \"endpointUrl\": \"" URL "\", \"firstAttemptAt\": null, "
+        "\"nextAttemptAt\": null, \"attempts\": [], \"source\": {\"topic\": null, "
+        "\"partition\": 0, \"offset\": 0} }";
+    char rec[2048];
+    int n = snprintf(rec, sizeof(rec), "%s%s%s", head, event, tail);
+    assert_true(n > 0 && (size_t)n < sizeof(rec));
+    char err[256] = "";
+    struct delivery *dl = delivery_from_record(rec, (size_t)n, err, sizeof(err));
+    if (dl == NULL) {
+        print_error("%s\n", err);
+    }
+    assert_non_null(dl);
+    assert_int_equal(dl->body->len, strlen(event));
+    assert_memory_equal(dl->body->data, event, strlen(event));
+    delivery_destroy(dl);
+}
+
 /* ---- the writer against jansson ------------------------------------------ */
 
 /* What jansson writes for the same record: json_dumps of
@@ -776,6 +847,8 @@ int main(void)
         cmocka_unit_test(test_attempt_error_utf8_cut),
         cmocka_unit_test(test_payload_refcount),
         cmocka_unit_test(test_writer_same_as_jansson),
+        cmocka_unit_test(test_status_out_of_range),
+        cmocka_unit_test(test_event_bytes_anywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
