@@ -621,6 +621,15 @@ static void *consumer_main(void *arg)
         if (rkm != NULL) {
             if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 handle(c, rkm);
+            } else if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+                /* A consumer's fatal error comes here, not to error_cb
+                 * (e.g. FENCED_INSTANCE_ID: another member took its
+                 * group.instance.id).  The consumer is dead for good: the
+                 * process must stop and be restarted, not run on without
+                 * it. */
+                kafka_fatal_consumer(c->rk, c->name);
+                rd_kafka_message_destroy(rkm);
+                break;
             } else {
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                     log_json(LVL_WARN, "consumer error",

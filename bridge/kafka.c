@@ -55,16 +55,33 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 static atomic_llong error_last_ms[ERROR_SLOTS];
 static atomic_llong error_suppressed[ERROR_SLOTS];
 
+/* Logs rk's fatal error (with what the consumer is, when it is one) and
+ * sets kafka_fatal. */
+static void fatal(rd_kafka_t *rk, const char *consumer)
+{
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    const char *hint = orig == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+                           ? "another member joined with this group.instance.id: each replica "
+                             "needs its own, and session.timeout.ms must outlast a coordinator "
+                             "failover"
+                           : NULL;
+    log_json(LVL_ERROR, "fatal Kafka error: shutting down",
+             json_pack("{s:s, s:s?, s:s, s:s, s:s?}", "client", rd_kafka_name(rk), "consumer",
+                       consumer, "error", rd_kafka_err2name(orig), "reason", buf, "hint", hint));
+    atomic_store(&kafka_fatal, 1);
+}
+
+void kafka_fatal_consumer(rd_kafka_t *rk, const char *consumer)
+{
+    fatal(rk, consumer);
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        log_json(LVL_ERROR, "fatal Kafka error: shutting down",
-                 json_pack("{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "error",
-                           rd_kafka_err2name(orig), "reason", buf));
-        atomic_store(&kafka_fatal, 1);
+        fatal(rk, NULL);
         return;
     }
     size_t slot = (size_t)(err < 0 ? -err : err) % ERROR_SLOTS;

@@ -22,6 +22,12 @@ struct kafka_cluster;
 /* Set when librdkafka reports a fatal error: the daemon shuts down. */
 extern atomic_int kafka_fatal;
 
+/* A consumer's fatal error, which librdkafka hands to rd_kafka_consumer_poll
+ * as RD_KAFKA_RESP_ERR__FATAL rather than to error_cb: logs it (the
+ * original error, and a hint for a fenced group.instance.id) and sets
+ * kafka_fatal.  Any thread. */
+void kafka_fatal_consumer(rd_kafka_t *rk, const char *consumer);
+
 /* A client configuration for the bridge: bootstrap.servers, callbacks,
  * client.id, then every kafka.properties entry (which win).  NULL with the
  * reason in errstr on failure. */
