@@ -117,11 +117,19 @@ if [ "$BACKEND" = real ]; then
 else
     start_cluster --brokers 3 $(cluster_topics $PARTITIONS 5s 10s)
 fi
+# Each receiver's pid ($! is still its own after start_receiver), to check
+# at the end that none died meanwhile: a receiver gone turns every later
+# delivery to it into a dead letter, which "lost = 0" alone would accept.
 start_receiver ra
+RPIDS=$!
 start_receiver rf --fail-attempts 1
+RPIDS="$RPIDS $!"
 start_receiver rb
+RPIDS="$RPIDS $!"
 start_receiver ru
+RPIDS="$RPIDS $!"
 start_receiver rd --status 500
+RPIDS="$RPIDS $!"
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "$BOOT"; create_topics = false;
           properties = [ "session.timeout.ms=$SESSION_MS", "heartbeat.interval.ms=500",
@@ -488,6 +496,9 @@ if [ "$N_LOST" -gt 0 ]; then
 fi
 check "every dead letter names its reason" sh -c "! grep -q '	none\$' $T/dead.reasons"
 
+gone=""
+for p in $RPIDS; do kill -0 "$p" 2>/dev/null || gone="$gone $p"; done
+check "every receiver still running (gone:${gone:- none}; their last words in $T/r[abdfu].err)" test -z "$gone"
 # The end: each replica stopped with SIGTERM, scraped first.
 for i in $(seq 0 $((REPLICAS - 1))); do
     sigterm "$i"
