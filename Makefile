@@ -142,16 +142,24 @@ bench: deps
 # leader moves and request errors.  Prints events, pairs, lost, stuck,
 # duplicates (in all and per kill), retry lateness p50/p99/max; fails when a
 # guarantee does not hold.  Logs in $(OBJDIR)/chaos/.  CPU heavy.
+# CHAOS_SEED fixes the fault plan (empty: random, printed), so two runs can
+# differ in one knob only; CHAOS_STATIC=1 gives each replica a stable
+# group.instance.id (static membership; FLEET_STATIC in fleet.sh);
+# CHAOS_SESSION_MS sets the consumers' session.timeout.ms (empty: 6000).
 CHAOS_KILLS    ?= 50
 CHAOS_EVENTS   ?= 100000
 CHAOS_RESTARTS ?= 6
 CHAOS_SECONDS  ?= $(shell echo $$(( $(CHAOS_KILLS) * 8 > 60 ? $(CHAOS_KILLS) * 8 : 60 )))
 CHAOS_WINDOW   ?= 60
+CHAOS_SEED     ?=
+CHAOS_STATIC   ?= 0
+CHAOS_SESSION_MS ?=
 chaos: deps
 	@$(MAKE) --no-print-directory all
 	@KAFKA=$(or $(KAFKA),mock) FLEET_REAL=1 FLEET_KILLS=$(CHAOS_KILLS) FLEET_EVENTS=$(CHAOS_EVENTS) \
 	    FLEET_RESTARTS=$(CHAOS_RESTARTS) FLEET_SECONDS=$(CHAOS_SECONDS) \
-	    FLEET_WINDOW=$(CHAOS_WINDOW) FLEET_PARTITIONS=12 \
+	    FLEET_WINDOW=$(CHAOS_WINDOW) FLEET_PARTITIONS=12 FLEET_SEED=$(CHAOS_SEED) \
+	    FLEET_STATIC=$(CHAOS_STATIC) FLEET_SESSION_MS=$(CHAOS_SESSION_MS) \
 	    FLEET_DEAD_EVERY=$$(( $(CHAOS_EVENTS) / 2000 + 1 )) \
 	    FLEET_RF_EVERY=$$(( $(CHAOS_EVENTS) / 20000 + 1 )) BIN=$(BIN) HELPERS=$(OBJDIR)/helpers \
 	    TEST_LOG_DIR=$(OBJDIR)/chaos sh tests/e2e/fleet.sh $(BIN)
@@ -233,6 +241,7 @@ help:
 	@echo "         fuzz fuzz-replay format format-check lint reference clean help"
 	@echo "variables: SANITIZER=address|thread  CC=...  FUZZ_SECONDS=60  FUZZ_SMOKE_SECONDS=10"
 	@echo "           CHAOS_KILLS=50 CHAOS_EVENTS=100000 CHAOS_RESTARTS=6 CHAOS_SECONDS CHAOS_WINDOW=60 KAFKA=mock"
+	@echo "           CHAOS_SEED (empty: random)  CHAOS_STATIC=0|1 (group.instance.id per replica)  CHAOS_SESSION_MS (6000)"
 	@echo "           TSAN_CC=clang-14|gcc  TSAN_TESTS=\"routing ...\" (empty: every e2e test)"
 
 -include $(OBJS:.o=.d) $(UNITS:=.d) $(HELPERS:=.d)

@@ -35,6 +35,28 @@
 #   FLEET_RF_EVERY    one in N of account A's Subscribe events is kept as such
 #                  (the others become Unsubscribe): rf's parked retries sit
 #                  on one delay partition too (default 1)
+#   FLEET_STATIC   1: static membership (KIP-345): replica SLOT gets
+#                  group.instance.id=fleet-SLOT in its kafka.properties, the
+#                  same id across its kill -9 and SIGTERM restarts, one id
+#                  for its events and delay consumers (different groups).
+#                  A kill -9 restart rejoins under its id within a second
+#                  here, well inside the 6 s session, so the session stays
+#                  as it is by default (one variable changed).  But a broker
+#                  outage longer than the session (the coordinator's node
+#                  down 5 s plus its failover) times the session out on the
+#                  client's side, and the rejoin under the same id is fenced:
+#                  a fatal error of that consumer in librdkafka 2.0.2
+#                  (librdkafka #3437; counted in the figures); hence
+#                  FLEET_SESSION_MS.  The bridge unsubscribes
+#                  before it closes (consumer.c, leave_group), and on an
+#                  unsubscribe librdkafka 2.0.2 sends LeaveGroup even for a
+#                  static member: a SIGTERM'd replica leaves as a dynamic one
+#                  does.  On a real cluster the group coordinator's log is
+#                  checked for the ids and its rebalances counted.
+#                  librdkafka 2.0.2's mock cluster ignores the id (it is
+#                  parsed from JoinGroup and never stored): there a static
+#                  run measures nothing of static membership.  Default 0.
+#   FLEET_SESSION_MS  session.timeout.ms of every consumer (default 6000)
 #
 # Endpoints (ids = receiver names):
 #   ra  account A, every type
@@ -89,24 +111,34 @@ BOUND=${FLEET_BOUND:-45}
 SEED=${FLEET_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 DEAD_EVERY=${FLEET_DEAD_EVERY:-1}
 RF_EVERY=${FLEET_RF_EVERY:-1}
+STATIC=${FLEET_STATIC:-0}
+SESSION_MS=${FLEET_SESSION_MS:-6000}
 REPLICAS=3
 PARTITIONS=${FLEET_PARTITIONS:-6}
 ACCOUNT_D=3c7a2e10-6b4f-4d8e-9f21-5a0c8e7d9b42
-ok "fleet: $REPLICAS replicas, $EVENTS events over ${SECONDS_}s, $KILLS kill -9, $RESTARTS SIGTERM restarts, window ${WINDOW}s, seed $SEED"
+ok "fleet: $REPLICAS replicas, $EVENTS events over ${SECONDS_}s, $KILLS kill -9, $RESTARTS SIGTERM restarts, window ${WINDOW}s, seed $SEED, $([ "$STATIC" = 1 ] && echo static || echo dynamic) membership, session ${SESSION_MS} ms"
 
 if [ "$BACKEND" = real ]; then
     start_kafka kafka --nodes 3 --no-auto-create
 else
     start_cluster --brokers 3 $(cluster_topics $PARTITIONS 5s 10s)
 fi
+# Each receiver's pid ($! is still its own after start_receiver), to check
+# at the end that none died meanwhile: a receiver gone turns every later
+# delivery to it into a dead letter, which "lost = 0" alone would accept.
 start_receiver ra
+RPIDS=$!
 start_receiver rf --fail-attempts 1
+RPIDS="$RPIDS $!"
 start_receiver rb
+RPIDS="$RPIDS $!"
 start_receiver ru
+RPIDS="$RPIDS $!"
 start_receiver rd --status 500
+RPIDS="$RPIDS $!"
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "$BOOT"; create_topics = false;
-          properties = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500",
+          properties = [ "session.timeout.ms=$SESSION_MS", "heartbeat.interval.ms=500",
                          "message.timeout.ms=3000" ]; };
 delivery = { allow_private_networks = true; timeout = "5s"; };
 retry = { schedule = [ "5s", "10s" ]; window = "${WINDOW}s"; };
@@ -121,6 +153,17 @@ endpoints = (
     url = "http://127.0.0.1:$PORT_rd/h"; }
 );
 CONF
+# Each replica SLOT runs on $T/bridge-SLOT.conf: the same, plus its
+# group.instance.id with FLEET_STATIC=1.
+for i in $(seq 0 $((REPLICAS - 1))); do
+    if [ "$STATIC" = 1 ]; then
+        sed "s|\"message.timeout.ms=3000\" \]|\"message.timeout.ms=3000\", \"group.instance.id=fleet-$i\" ]|" \
+            "$T/bridge.conf" >"$T/bridge-$i.conf"
+        grep -q "\"group.instance.id=fleet-$i\"" "$T/bridge-$i.conf" || { fail "no group.instance.id in bridge-$i.conf"; finish; }
+    else
+        cp "$T/bridge.conf" "$T/bridge-$i.conf"
+    fi
+done
 if [ "$BACKEND" = real ]; then
     WEBHOOK_BRIDGE_BROKERS=$BOOT "$BIN" topics create -c "$T/bridge.conf" --partitions "$PARTITIONS" \
         --replication 3 >"$T/topics-create.out" 2>&1 || { fail "topics create on the real cluster"; finish; }
@@ -144,7 +187,7 @@ start_replica() {
     i=$1
     touch "$T/r$i.err"
     n0=$(grep -c '"msg":"ready"' "$T/r$i.err")
-    "$BIN" run -c "$T/bridge.conf" >>"$T/r$i.out" 2>>"$T/r$i.err" &
+    "$BIN" run -c "$T/bridge-$i.conf" >>"$T/r$i.out" 2>>"$T/r$i.err" &
     pid=$!
     PIDS="$PIDS $pid"
     LIVES=$((LIVES + 1))
@@ -459,6 +502,9 @@ if [ "$N_LOST" -gt 0 ]; then
 fi
 check "every dead letter names its reason" sh -c "! grep -q '	none\$' $T/dead.reasons"
 
+gone=""
+for p in $RPIDS; do kill -0 "$p" 2>/dev/null || gone="$gone $p"; done
+check "every receiver still running (gone:${gone:- none}; their last words in $T/r[abdfu].err)" test -z "$gone"
 # The end: each replica stopped with SIGTERM, scraped first.
 for i in $(seq 0 $((REPLICAS - 1))); do
     sigterm "$i"
@@ -538,5 +584,38 @@ for i in $(seq 0 $((REPLICAS - 1))); do
     echo "fleet: replica $i, last life: $(grep '"msg":"final stats"' "$T/r$i.err" | tail -1 |
         jq -r '"deliveries_retried=\(.deliveries_retried) events_consumed=\(.events_consumed) attempts=\(.attempts)"')"
 done
+# Rebalances as the bridges saw them: their assignment and revocation log
+# lines, over every life.
+for cons in events delay; do
+    na=$(cat "$T"/r*.err | grep -c "\"partitions assigned\",\"consumer\":\"$cons\"")
+    nr=$(cat "$T"/r*.err | grep -c "\"partitions revoked\",\"consumer\":\"$cons\"")
+    echo "fleet: $cons consumers, all lives: $na assignments, $nr revocations"
+done
+# Fatal consumer errors: librdkafka 2.0.2 makes a static member fenced by
+# its own id (FENCED_INSTANCE_ID, e.g. rejoining after a session timed out
+# on its side: librdkafka #3437) a fatal error of that consumer, which then
+# consumes nothing until the process restarts.
+echo "fleet: fatal consumer errors: $(cat "$T"/r*.err | grep '"msg":"consumer error"' | grep -c 'Fatal error') (static member fenced: $(cat "$T"/r*.err | grep '"msg":"consumer error"' | grep -c 'fenced'))"
+# And as the real cluster's group coordinator saw them (its server.log,
+# kafka.coordinator.group.GroupCoordinator): rebalances begun, static
+# members back under their id (none needed when the group is stable),
+# explicit leaves, members expelled at their session timeout.
+if [ "$BACKEND" = real ]; then
+    for g in webhook-bridge webhook-bridge-delay; do
+        gl() { cat "$KAFKA_DIR"/node*/server.log | grep -c "$1"; }
+        echo "fleet: broker, group $g: $(gl "Preparing to rebalance group $g in") rebalances," \
+            "$(gl "joins group $g in [A-Za-z]* state. Replacing previously") static rejoins under their id," \
+            "$(gl "has left group $g through explicit") LeaveGroups, $(gl "in group '\?$g'\? has failed, removing it") session timeouts"
+    done
+    if [ "$STATIC" = 1 ]; then
+        for i in $(seq 0 $((REPLICAS - 1))); do
+            for g in webhook-bridge webhook-bridge-delay; do
+                check "the broker saw group.instance.id fleet-$i in group $g" \
+                    grep -q "groupInstanceId=fleet-$i and .* joins group $g in" $KAFKA_DIR/node1/server.log \
+                    $KAFKA_DIR/node2/server.log $KAFKA_DIR/node3/server.log
+            done
+        done
+    fi
+fi
 ok "figures printed (logs in $T)"
 finish
