@@ -158,20 +158,7 @@ char *attempts_record(const struct delivery *dl, size_t *lenp)
     jsonw_str_repaired(&w, dl->endpoint_id, FIELD_MAX);
     jsonw_key(&w, "endpointUrl");
     jsonw_str_repaired(&w, dl->url, FIELD_MAX);
-    jsonw_key(&w, "attempt");
-    jsonw_int(&w, a->n);
-    jsonw_key(&w, "at");
-    jsonw_time(&w, a->at_ms);
-    jsonw_key(&w, "durationMs");
-    jsonw_int(&w, a->duration_ms);
-    jsonw_key(&w, "status");
-    if (a->status > 0) {
-        jsonw_int(&w, a->status);
-    } else {
-        jsonw_null(&w);
-    }
-    jsonw_key(&w, "error");
-    jsonw_str_repaired(&w, a->error, FIELD_MAX);
+    delivery_write_attempt(&w, a);
     jsonw_key(&w, "outcome");
     jsonw_str(&w, outcome_name(dl->outcome));
     jsonw_key(&w, "response");

@@ -199,6 +199,24 @@ fail_obj:
     return NULL;
 }
 
+void delivery_write_attempt(struct jsonw *w, const struct attempt *a)
+{
+    jsonw_key(w, "attempt");
+    jsonw_int(w, a->n);
+    jsonw_key(w, "at");
+    jsonw_time(w, a->at_ms);
+    jsonw_key(w, "durationMs");
+    jsonw_int(w, a->duration_ms);
+    jsonw_key(w, "status");
+    if (a->status > 0) {
+        jsonw_int(w, a->status);
+    } else {
+        jsonw_null(w);
+    }
+    jsonw_key(w, "error");
+    jsonw_str_repaired(w, a->error, ATTEMPT_ERROR_MAX);
+}
+
 /* The record's fields in the order DESIGN section 3 gives them, written
  * straight into one buffer (jsonw), then the event byte for byte as it
  * arrived, last.  A dead letter adds its reason and time before the event.
@@ -231,22 +249,8 @@ static char *write_record(const struct delivery *dl, const char *reason,
     jsonw_key(&w, "attempts");
     jsonw_array(&w);
     for (size_t i = 0; i < dl->n_attempts; i++) {
-        const struct attempt *a = &dl->attempts[i];
         jsonw_object(&w);
-        jsonw_key(&w, "attempt");
-        jsonw_int(&w, a->n);
-        jsonw_key(&w, "at");
-        jsonw_time(&w, a->at_ms);
-        jsonw_key(&w, "durationMs");
-        jsonw_int(&w, a->duration_ms);
-        jsonw_key(&w, "status");
-        if (a->status > 0) {
-            jsonw_int(&w, a->status);
-        } else {
-            jsonw_null(&w);
-        }
-        jsonw_key(&w, "error");
-        jsonw_str_repaired(&w, a->error, ATTEMPT_ERROR_MAX);
+        delivery_write_attempt(&w, &dl->attempts[i]);
         jsonw_close(&w);
     }
     jsonw_close(&w);

@@ -131,6 +131,11 @@ void delivery_set_source(struct delivery *dl, const char *topic, int32_t partiti
  * its minimal form: deadletter.c). */
 char *delivery_to_record(const struct delivery *dl, size_t *lenp);
 
+/* An attempt's members (attempt, at, durationMs, status, error) into the
+ * object w has open: the same in delay records and attempt records. */
+struct jsonw;
+void delivery_write_attempt(struct jsonw *w, const struct attempt *a);
+
 /* The record's fields but the event, as a JSON object (new reference), or
  * NULL when one cannot be built. */
 json_t *delivery_record_meta(const struct delivery *dl);

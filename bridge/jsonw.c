@@ -190,19 +190,13 @@ void jsonw_str(struct jsonw *w, const char *s)
         jsonw_null(w);
         return;
     }
-    size_t len = strlen(s);
-    if (!utf8_valid(s, len)) {
-        w->failed = 1; /* json_string refuses it too */
-        return;
-    }
-    before_value(w);
-    put_string(w, s, len);
+    jsonw_strn(w, s, strlen(s)); /* no NUL inside: as json_string takes it */
 }
 
 void jsonw_strn(struct jsonw *w, const char *s, size_t len)
 {
     if (!utf8_valid(s, len)) {
-        w->failed = 1;
+        w->failed = 1; /* json_string(n) refuses it too */
         return;
     }
     before_value(w);
