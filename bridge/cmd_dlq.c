@@ -603,7 +603,6 @@ static int replay(const struct conf *conf, struct selection *s, int dry_run, int
                 refused++;
                 continue;
             }
-            event_deinit(&ev);
             if (p != NULL && cli_produce(p, conf->kafka.events_topic, e->key, e->key_len, raw, len,
                                          NULL, errstr, sizeof(errstr)) != 0) {
                 fprintf(stderr, "dlq replay: %s: %s\n", ref, errstr);

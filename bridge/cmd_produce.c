@@ -167,7 +167,6 @@ int cmd_produce_main(int argc, char **argv)
             fprintf(stderr, "line %ld: not produced: %s\n", lineno, errstr);
             failed++;
         }
-        event_deinit(&ev);
     }
     if (ferror(in)) {
         fprintf(stderr, "produce: reading %s: %s\n", file != NULL ? file : "stdin",

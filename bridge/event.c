@@ -1,12 +1,21 @@
 /*
  * event: checks an input record's envelope.  The record's bytes are what
  * gets POSTed; this module only decides whether they are a valid Event and
- * extracts the three fields routing needs.
+ * copies out the three fields routing needs.
+ *
+ * Two ways to the same answer: jsonscan (the hot path, no allocation) and
+ * a jansson document (event_parse_jansson).  A record jsonscan accepts
+ * with a valid envelope is done; any other goes to jansson, which either
+ * names what is wrong or, should jsonscan ever be stricter than jansson,
+ * accepts it (fuzz_jsonscan and fuzz_event hold the two to one answer).
  */
 #include "event.h"
 
 #include <string.h>
 
+#include <jansson.h>
+
+#include "jsonscan.h"
 #include "redact.h"
 
 static const char *json_type_name(const json_t *v)
@@ -30,35 +39,42 @@ static const char *json_type_name(const json_t *v)
     }
 }
 
-/* Looks up obj[key] as a string; kind is "UUID" or "string". */
-static const char *get_field(json_t *obj, const char *path, const char *key, int want_uuid,
-                             char *errstr, size_t errstr_size)
+/* Looks up obj[key] as a string and copies it to out (size bytes; a UUID
+ * or at most EVENT_TYPE_MAX bytes).  -1 with the reason in errstr. */
+static int get_field(json_t *obj, const char *path, const char *key, int want_uuid, char *out,
+                     size_t size, char *errstr, size_t errstr_size)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
         util_errf(errstr, errstr_size, "%s is missing", path);
-        return NULL;
+        return -1;
     }
     if (!json_is_string(v)) {
         util_errf(errstr, errstr_size, "%s must be a string, got %s", path, json_type_name(v));
-        return NULL;
+        return -1;
     }
     const char *s = json_string_value(v);
     if (want_uuid && !util_is_uuid(s)) {
         util_errf(errstr, errstr_size, "%s \"%.64s\" is not a UUID", path, s);
-        return NULL;
+        return -1;
     }
-    if (!want_uuid && (s[0] == '\0' || strlen(s) > 128)) {
-        util_errf(errstr, errstr_size, "%s must be 1 to 128 characters", path);
-        return NULL;
+    size_t n = strlen(s);
+    if (!want_uuid && (n == 0 || n > EVENT_TYPE_MAX)) {
+        util_errf(errstr, errstr_size, "%s must be 1 to %d characters", path, EVENT_TYPE_MAX);
+        return -1;
     }
-    return s;
+    if (n >= size) { /* cannot happen: a UUID is 36 bytes */
+        util_errf(errstr, errstr_size, "%s is too long", path);
+        return -1;
+    }
+    memcpy(out, s, n + 1);
+    return 0;
 }
 
-int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes, char *errstr,
-                size_t errstr_size)
+/* The size checks both paths share. */
+static int check_size(const void *data, size_t len, size_t max_bytes, char *errstr,
+                      size_t errstr_size)
 {
-    memset(ev, 0, sizeof(*ev));
     if (data == NULL || len == 0) {
         util_errf(errstr, errstr_size, "record has no value (expected an Event JSON object)");
         return -1;
@@ -67,6 +83,40 @@ int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes
         util_errf(errstr, errstr_size,
                   "record is %zu bytes, over the limit of %zu (delivery.max_event_bytes)", len,
                   max_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes, char *errstr,
+                size_t errstr_size)
+{
+    enum { ID, TYPE, DETAILS, ACCOUNT };
+    enum jsonscan_type root;
+    char details = '\0';
+    struct jsonscan_field f[] = {
+        [ID] = {"eventId", NULL, ev->id, sizeof(ev->id), 0, 0},
+        [TYPE] = {"eventType", NULL, ev->type, sizeof(ev->type), 0, 0},
+        [DETAILS] = {"eventDetails", NULL, &details, 1, 0, 0},
+        [ACCOUNT] = {"eventDetails", "accountId", ev->account_id, sizeof(ev->account_id), 0, 0},
+    };
+    if (check_size(data, len, max_bytes, errstr, errstr_size) == 0 &&
+        jsonscan(data, len, &root, f, sizeof(f) / sizeof(f[0])) == 0 && root == JSONSCAN_OBJECT &&
+        f[ID].type == JSONSCAN_STRING && f[ID].len == 36 && util_is_uuid(ev->id) &&
+        f[TYPE].type == JSONSCAN_STRING && f[TYPE].len >= 1 && f[TYPE].len <= EVENT_TYPE_MAX &&
+        f[DETAILS].type == JSONSCAN_OBJECT && f[ACCOUNT].type == JSONSCAN_STRING &&
+        f[ACCOUNT].len == 36 && util_is_uuid(ev->account_id)) {
+        return 0;
+    }
+    /* Refused or not an Event: jansson says why. */
+    return event_parse_jansson(ev, data, len, max_bytes, errstr, errstr_size);
+}
+
+int event_parse_jansson(struct event *ev, const void *data, size_t len, size_t max_bytes,
+                        char *errstr, size_t errstr_size)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (check_size(data, len, max_bytes, errstr, errstr_size) != 0) {
         return -1;
     }
     json_error_t jerr;
@@ -83,12 +133,10 @@ int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes
                   json_type_name(root));
         goto fail;
     }
-    ev->id = get_field(root, "eventId", "eventId", 1, errstr, errstr_size);
-    if (ev->id == NULL) {
-        goto fail;
-    }
-    ev->type = get_field(root, "eventType", "eventType", 0, errstr, errstr_size);
-    if (ev->type == NULL) {
+    if (get_field(root, "eventId", "eventId", 1, ev->id, sizeof(ev->id), errstr, errstr_size) !=
+            0 ||
+        get_field(root, "eventType", "eventType", 0, ev->type, sizeof(ev->type), errstr,
+                  errstr_size) != 0) {
         goto fail;
     }
     json_t *details = json_object_get(root, "eventDetails");
@@ -101,21 +149,14 @@ int event_parse(struct event *ev, const void *data, size_t len, size_t max_bytes
                   json_type_name(details));
         goto fail;
     }
-    ev->account_id =
-        get_field(details, "eventDetails.accountId", "accountId", 1, errstr, errstr_size);
-    if (ev->account_id == NULL) {
+    if (get_field(details, "eventDetails.accountId", "accountId", 1, ev->account_id,
+                  sizeof(ev->account_id), errstr, errstr_size) != 0) {
         goto fail;
     }
-    ev->root = root;
+    json_decref(root);
     return 0;
 fail:
     json_decref(root);
     memset(ev, 0, sizeof(*ev));
     return -1;
-}
-
-void event_deinit(struct event *ev)
-{
-    json_decref(ev->root);
-    memset(ev, 0, sizeof(*ev));
 }

@@ -152,7 +152,6 @@ static struct delivery *parse_parked(struct retry *r, const rd_kafka_message_t *
     }
     int same = strcmp(ev.id, dl->event_id) == 0 && strcmp(ev.type, dl->event_type) == 0 &&
                strcmp(ev.account_id, dl->account_id) == 0;
-    event_deinit(&ev);
     if (!same) {
         metrics_inc(M_delay_records_invalid);
         dead_letter_raw(

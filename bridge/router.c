@@ -79,7 +79,6 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
     if (eps != stack) {
         free(eps);
     }
-    event_deinit(&ev);
     rd_kafka_message_destroy(rkm);
 }
 

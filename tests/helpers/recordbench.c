@@ -65,7 +65,6 @@ static int run(size_t size, long rounds)
     struct payload *body = payload_new(ev, len);
     struct delivery *dl = delivery_new(e.id, e.type, e.account_id, "ep-bench-0001",
                                        "http://127.0.0.1:8080/hook/0001", body);
-    event_deinit(&e);
     payload_unref(body);
     delivery_set_source(dl, "subscription-events", 3, 123456789);
     dl->first_attempt_ms = 1796040000000;
@@ -81,7 +80,12 @@ static int run(size_t size, long rounds)
             failed = 1;
             break;
         }
-        event_deinit(&e);
+    });
+    TIME_IT("event_parse_jansson", len, {
+        if (event_parse_jansson(&e, ev, len, EVENT_MAX, err, sizeof(err)) != 0) {
+            failed = 1;
+            break;
+        }
     });
     TIME_IT("delivery_to_record", len, {
         char *r = delivery_to_record(dl, &n);

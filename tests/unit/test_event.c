@@ -65,14 +65,12 @@ static const char *parse_fail_len(const void *data, size_t len, size_t max)
     int rc = event_parse(&ev, data, len, max, err, sizeof(err));
     if (rc != -1) {
         print_error("expected a failure for: %.*s\n", (int)len, (const char *)data);
-        event_deinit(&ev);
         fail();
     }
-    /* "ev needs no deinit then": nothing owned, nothing dangling. */
-    assert_null(ev.root);
-    assert_null(ev.id);
-    assert_null(ev.type);
-    assert_null(ev.account_id);
+    /* Nothing half-filled is left behind. */
+    assert_string_equal(ev.id, "");
+    assert_string_equal(ev.type, "");
+    assert_string_equal(ev.account_id, "");
     assert_true(strlen(err) > 0);
     return err;
 }
@@ -129,21 +127,6 @@ static void test_seed_subscribe(void **state)
     assert_string_equal(ev.id, EVENT_ID);
     assert_string_equal(ev.type, "Subscribe");
     assert_string_equal(ev.account_id, ACCOUNT_ID);
-    assert_non_null(ev.root);
-    /* Borrowed from root, not copies. */
-    assert_ptr_equal(ev.id, json_string_value(json_object_get(ev.root, "eventId")));
-    assert_ptr_equal(ev.account_id, json_string_value(json_object_get(
-                                        json_object_get(ev.root, "eventDetails"), "accountId")));
-    /* Everything else is kept. */
-    json_t *sub = json_object_get(json_object_get(ev.root, "eventDetails"), "subscription");
-    assert_true(json_is_object(sub));
-    assert_string_equal(json_string_value(json_object_get(sub, "calendarTitle")),
-                        "My Sports Calendar");
-    assert_int_equal(json_typeof(json_object_get(sub, "additionalOptIn")), JSON_FALSE);
-    event_deinit(&ev);
-    assert_null(ev.root);
-    assert_null(ev.id);
-    event_deinit(&ev); /* deinit of a cleared event is harmless */
 }
 
 static void test_unsubscribe(void **state)
@@ -160,7 +143,6 @@ static void test_unsubscribe(void **state)
     assert_string_equal(ev.id, "6F9619FF-8B86-D011-B42D-00CF4FC964FF"); /* upper case is a UUID */
     assert_string_equal(ev.type, "Unsubscribe");
     assert_string_equal(ev.account_id, "a1b2c3d4-0000-4000-8000-00000000beef");
-    event_deinit(&ev);
 }
 
 static void test_future_type_and_extra_fields(void **state)
@@ -174,10 +156,7 @@ static void test_future_type_and_extra_fields(void **state)
     char err[256] = "";
     assert_int_equal(event_parse(&ev, json, strlen(json), MAX_BYTES, err, sizeof(err)), 0);
     assert_string_equal(ev.type, "CalendarRenamed");
-    assert_int_equal(json_integer_value(json_object_get(ev.root, "schema")), 3);
-    assert_true(json_is_object(json_object_get(ev.root, "extra")));
-    assert_true(json_is_null(json_object_get(ev.root, "eventId2")));
-    event_deinit(&ev);
+    assert_string_equal(ev.id, EVENT_ID);
 }
 
 /* data is not NUL-terminated: only len bytes count. */
@@ -193,7 +172,6 @@ static void test_len_is_respected(void **state)
     char err[256] = "";
     assert_int_equal(event_parse(&ev, buf, len, MAX_BYTES, err, sizeof(err)), 0);
     assert_string_equal(ev.id, EVENT_ID);
-    event_deinit(&ev);
     /* ... and the same bytes with the garbage counted are invalid. */
     assert_contains(parse_fail_len(buf, len + 10, MAX_BYTES), "not valid JSON");
     free(buf);
@@ -208,7 +186,6 @@ static void test_trailing_whitespace_ok(void **state)
     char err[256] = "";
     assert_int_equal(event_parse(&ev, json, strlen(json), MAX_BYTES, err, sizeof(err)), 0);
     assert_string_equal(ev.account_id, ACCOUNT_ID);
-    event_deinit(&ev);
 }
 
 static void test_size_limit_edge(void **state)
@@ -219,7 +196,6 @@ static void test_size_limit_edge(void **state)
     char err[256] = "";
     /* Exactly at the limit is allowed. */
     assert_int_equal(event_parse(&ev, seed_subscribe, len, len, err, sizeof(err)), 0);
-    event_deinit(&ev);
     /* One byte over is refused before parsing, naming both sizes. */
     const char *e = parse_fail_len(seed_subscribe, len, len - 1);
     assert_contains(e, "over the limit");
@@ -518,7 +494,6 @@ static void test_invalid_utf8(void **state)
     struct event ev;
     char err[256] = "";
     assert_int_equal(event_parse(&ev, ok, strlen(ok), MAX_BYTES, err, sizeof(err)), 0);
-    event_deinit(&ev);
 }
 
 static void test_empty_and_null_value(void **state)
@@ -544,7 +519,7 @@ static void test_small_errstr(void **state)
     assert_int_equal(strlen(small), sizeof(small) - 1);
     assert_memory_equal(small, "eventId", 7);
     assert_int_equal(event_parse(&ev, json, strlen(json), MAX_BYTES, NULL, 0), -1);
-    assert_null(ev.root);
+    assert_string_equal(ev.id, "");
     free(json);
 }
 
@@ -565,6 +540,62 @@ static void test_error_holds_no_payload(void **state)
         assert_int_not_equal(event_parse(&ev, bad[i], strlen(bad[i]), 4096, err, sizeof(err)), 0);
         assert_non_null(strstr(err, "not valid JSON"));
         assert_null(strstr(err, "SECRET"));
+    }
+}
+
+/* The scanner path and the jansson document agree on the envelope's
+ * corner cases: repeated keys (the last counts), escaped keys, escaped
+ * values, a NUL jansson reads past, \u0000 anywhere. */
+static void test_same_as_jansson(void **state)
+{
+    (void)state;
+#define E(id, type, det) "{\"eventId\":" id ",\"eventType\":" type ",\"eventDetails\":" det "}"
+#define U "\"" EVENT_ID "\""
+#define A "{\"accountId\":\"" ACCOUNT_ID "\"}"
+    static const struct {
+        const char *text;
+        size_t len;
+        int ok;
+    } c[] = {
+#define C(s, ok) {s, sizeof(s) - 1, ok}
+        C(E(U, "\"Subscribe\"", A), 1),
+        C("{\"eventId\":\"bad\",\"eventId\":" U ",\"eventType\":\"T\",\"eventDetails\":" A "}",
+          1), /* the last eventId counts */
+        C("{\"eventId\":" U ",\"eventId\":\"bad\",\"eventType\":\"T\",\"eventDetails\":" A "}", 0),
+        C("{\"eventId\":" U ",\"eventType\":\"T\",\"eventDetails\":" A ",\"eventDetails\":{}}",
+          0), /* the last eventDetails has no accountId */
+        C("{\"eventId\":" U ",\"eventType\":\"T\",\"eventDetails\":{\"accountId\":1,"
+          "\"accountId\":\"" ACCOUNT_ID "\"}}",
+          1),
+        C("{\"\\u0065ventId\":" U ",\"eventType\":\"Sub\\u0073cribe\",\"eventDetails\":" A "}", 1),
+        C("{\"eventId\":\"0f1d5918-052d-4915-89a7-8cc9c4d3349\\u0032\",\"eventType\":\"T\","
+          "\"eventDetails\":" A "}",
+          1),
+        C("{\"n\":1\0,\"eventId\":" U ",\"eventType\":\"T\",\"eventDetails\":" A "}", 1),
+        C("{\"n\":\"\\u0000\",\"eventId\":" U ",\"eventType\":\"T\",\"eventDetails\":" A "}", 0),
+        C(E(U, "\"\\u00e9\"", A), 1),
+        C(E(U, "\"\"", A), 0),
+        C(E(U, "null", A), 0),
+        C(E(U, "\"T\"", "[]"), 0),
+        C(E(U, "\"T\"", "{\"x\":" A "}"), 0), /* accountId one level too deep */
+#undef C
+    };
+#undef E
+#undef U
+#undef A
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        struct event a, b;
+        char ea[256] = "", eb[256] = "";
+        int ra = event_parse(&a, c[i].text, c[i].len, MAX_BYTES, ea, sizeof(ea));
+        int rb = event_parse_jansson(&b, c[i].text, c[i].len, MAX_BYTES, eb, sizeof(eb));
+        if (ra != (c[i].ok ? 0 : -1) || rb != ra || strcmp(ea, eb) != 0) {
+            print_error("case %zu: %.*s: event_parse %d \"%s\", jansson %d \"%s\"\n", i,
+                        (int)c[i].len, c[i].text, ra, ea, rb, eb);
+            fail();
+        }
+        assert_string_equal(a.id, b.id);
+        assert_string_equal(a.type, b.type);
+        assert_string_equal(a.account_id, b.account_id);
     }
 }
 
@@ -591,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_null_value),
         cmocka_unit_test(test_small_errstr),
         cmocka_unit_test(test_error_holds_no_payload),
+        cmocka_unit_test(test_same_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
