@@ -6,13 +6,39 @@
 #
 #   sh bench/run.sh BIN OBJDIR        (BIN the bridge, OBJDIR/helpers the helpers)
 #
+# Events are what users send: Subscribe events shaped like seed 002, 1,566
+# bytes (tests/helpers/loadgen's trimmed seed-002 event padded to the size
+# of seed 002 as jq prints it), and the bridge runs with the config's
+# defaults (max_in_flight 1,024, endpoint_max_in_flight 64) unless a knob
+# or a run says otherwise.
+#
 # For K = 1 and 4 endpoints per event:
-#   throughput  a fresh mock cluster, N events preloaded (loadgen, no rate),
-#               then a fresh bridge drains them: nginx's request counter is
-#               sampled every 0.2 s until N*K deliveries; the steady rate is
-#               over the middle 80% of the run (first to last delivery);
-#               CPU us/delivery is the bridge's utime+stime over the
-#               deliveries, peak RSS its VmHWM just before SIGTERM.
+#   throughput  a fresh mock cluster, N events preloaded (loadgen, no rate);
+#               first the machine's HTTP limit: wrk (WRK_THREADS thread,
+#               64*K connections, as many as the bridge opens, WRK_SECS s)
+#               POSTs the first preloaded event, with the bridge's headers,
+#               to the same nginx; then a fresh bridge, started under
+#               perf stat (syscalls), drains the events.  nginx logs every
+#               delivery with its time to the millisecond ($msec): from that
+#               log come the per-100 ms series (series-100ms.txt, and
+#               timeline.png drawn by gnuplot), the steady rate (deliveries in
+#               the middle 80% of the time from the first delivery to the
+#               last, and its ratio to the HTTP limit) and the steady phase's
+#               100 ms intervals with no delivery.  nginx's request counter,
+#               polled every 0.1 s, says when all N*K are in; the bridge's
+#               utime+stime, sampled with it, gives CPU us per delivery over
+#               the whole run and over the steady phase (interpolated at its
+#               ends); peak RSS is VmHWM just before SIGTERM; syscalls per
+#               delivery are perf stat -I 100 -e raw_syscalls:sys_enter
+#               counts (whole run from "ready", and the 100 ms intervals
+#               ending in the steady phase).
+#   rss         the K=1 drain again with max_in_flight = RSS_MAX_IN_FLIGHT
+#               (10,000: the RSS target's figure), without perf or wrk: its
+#               peak RSS, and the most deliveries in flight seen (the
+#               bridge's in_flight gauge, scraped with every poll).
+#   https       not there: the bridge has no setting for a CA file to verify
+#               a self-signed certificate with (bridge/conf.c), so it cannot
+#               be measured against a local HTTPS nginx.
 #   latency     a fresh cluster and bridge, idle, then loadgen at 1,000
 #               events/s for 10 s; p50/p99 of delivery_latency (Kafka
 #               timestamp to 2xx) from the bridge's "final stats" line.
@@ -36,17 +62,25 @@
 #               reading a delay record back; 500 B and 1.5 KB events.
 # Everything listens on 127.0.0.1; logs stay in the directory printed first.
 #
-# Knobs (environment): BENCH_EVENTS (N, 150000), BENCH_PARTITIONS (24),
-# BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
-# BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
-# BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
-# BENCH_RUNS ("throughput latency routing isolation records", or any of them),
-# BENCH_ISOLATION_EVENTS (100000), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf
-# record -g on the bridge during the throughput runs; the figures of those
-# runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
-# BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
+# Knobs (environment): BENCH_EVENTS (N; default as many as fit the mock
+# cluster with a 10% margin, at most 150,000: ~61,000 of 1,566 bytes),
+# BENCH_PARTITIONS (24), BENCH_EVENT_BYTES (1566; 500 for the small
+# variant), BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"),
+# BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10), BENCH_NGINX_WORKERS (1; see
+# below), BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput rss
+# latency routing isolation records", or any of them),
+# BENCH_ISOLATION_EVENTS (100000, or fewer to fit), BENCH_SLOW_MS (9000),
+# BENCH_PERF=1 (perf record -g on the bridge during the throughput runs; the
+# figures of those runs then include perf's overhead), BENCH_MAX_IN_FLIGHT
+# (empty: the config default, 1,024), BENCH_RSS_MAX_IN_FLIGHT (10000, the
+# rss run's), BENCH_ENDPOINT_MAX_IN_FLIGHT (64, the config default; wrk
+# opens as many connections per endpoint), BENCH_WRK_THREADS (1),
+# BENCH_WRK_SECONDS (10; 0 skips the HTTP limit), BENCH_SYSCALLS (on, or off
+# to run the bridge without perf stat), BENCH_PROPERTIES (extra librdkafka
 # properties for the throughput runs, "name=value ..."), BENCH_ATTEMPTS_LOG
 # (on, or off to measure the delivery path without the attempts log).
+# Needs nginx, wrk, kcat, jq, curl; gnuplot for the PNGs and perf for the
+# syscall counts are optional (a message says what is skipped).
 set -u
 BIN=${1:-build/webhook-bridge}
 OBJDIR=${2:-build/release}
@@ -487,7 +521,7 @@ at_time() {
 }
 
 # plot DIR TITLE: DIR/timeline.png, deliveries per 100 ms over the run, the
-# steady phase between dashed lines (from DIR/timeline and DIR/times).
+# steady phase between vertical lines (from DIR/timeline and DIR/times).
 plot() {
     command -v gnuplot >/dev/null || { echo "  no plot: gnuplot is missing (apt-get install gnuplot-nox)"; return 0; }
     read -r _ _ _ pa pb _ <"$1/timeline"
@@ -495,9 +529,9 @@ plot() {
     xa=$(awk -v a="$pa" -v f="$f" 'BEGIN { printf "%.3f", a - f }')
     xb=$(awk -v b="$pb" -v f="$f" 'BEGIN { printf "%.3f", b - f }')
     gnuplot -e "set terminal png size 960,420; set output '$1/timeline.png';
-        set arrow from $xa, graph 0 to $xa, graph 1 nohead dt 2;
-        set arrow from $xb, graph 0 to $xb, graph 1 nohead dt 2;
-        set title '$2' noenhanced; set xlabel 'seconds since the first delivery (steady phase between the dashed lines)';
+        set arrow from $xa, graph 0 to $xa, graph 1 nohead;
+        set arrow from $xb, graph 0 to $xb, graph 1 nohead;
+        set title '$2' noenhanced; set xlabel 'seconds since the first delivery (steady phase between the vertical lines)';
         set ylabel 'deliveries per 100 ms'; set yrange [0:*]; set grid; set key off;
         plot '$1/series-100ms.txt' using 1:2 with steps lw 1.5" >"$1/gnuplot.log" 2>&1 ||
         { echo "  no plot: gnuplot failed (see $1/gnuplot.log)"; return 0; }
@@ -667,7 +701,7 @@ EOF_S
                 "(from ready), $syss in the steady phase"
         fi
     fi
-    plot "$D" "${VERSION%% (*}: $N events of $SIZE B, K=$k, $tag: deliveries per 100 ms"
+    plot "$D" "${VERSION%% (*}: $N events of $SIZE B, K=$k, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
     if [ -n "$PERF" ]; then
         # Self time by library and symbol (libcurl is stripped: its static
         # functions show as addresses), then inclusive time, which names
