@@ -6,9 +6,9 @@
 #
 #   sh bench/run.sh BIN OBJDIR        (BIN the bridge, OBJDIR/helpers the helpers)
 #
-# Events are what users send: Subscribe events shaped like seed 002, 1,566
-# bytes (tests/helpers/loadgen's trimmed seed-002 event padded to the size
-# of seed 002 as jq prints it), and the bridge runs with the config's
+# Events are what users send: seed 002's Subscribe event whole as jq prints
+# it (examples/subscribe.json, 1,565 bytes), a fresh eventId and accountId
+# each (tests/helpers/loadgen --event), and the bridge runs with the config's
 # defaults (max_in_flight 1,024, endpoint_max_in_flight 64) unless a knob
 # or a run says otherwise.
 #
@@ -63,9 +63,9 @@
 # Everything listens on 127.0.0.1; logs stay in the directory printed first.
 #
 # Knobs (environment): BENCH_EVENTS (N; default as many as fit the mock
-# cluster with a 10% margin, at most 150,000: ~61,000 of 1,566 bytes),
-# BENCH_PARTITIONS (24), BENCH_EVENT_BYTES (1566; 500 for the small
-# variant), BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"),
+# cluster with a 10% margin, at most 150,000: ~61,000 of 1,565 bytes),
+# BENCH_PARTITIONS (24), BENCH_EVENT_BYTES (empty: seed 002 whole; N:
+# loadgen's trimmed seed-002 event padded to N bytes, 500 the small variant), BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"),
 # BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10), BENCH_NGINX_WORKERS (1; see
 # below), BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput rss
 # latency routing isolation records", or any of them),
@@ -86,14 +86,22 @@ BIN=${1:-build/webhook-bridge}
 OBJDIR=${2:-build/release}
 HELPERS=$OBJDIR/helpers
 PARTS=${BENCH_PARTITIONS:-24}
-# What users send: a Subscribe event shaped like seed 002 (loadgen's trimmed
-# seed-002 event padded to the size of seed 002 as jq prints it, 1,566
-# bytes); BENCH_EVENT_BYTES=500 for the older, smaller variant.
-SIZE=${BENCH_EVENT_BYTES:-1566}
+# What users send: seed 002's Subscribe event whole, as jq prints it
+# (examples/subscribe.json, 1,565 bytes without jq's final newline), with a
+# fresh eventId and accountId per event (loadgen --event).  With
+# BENCH_EVENT_BYTES=N, loadgen's trimmed seed-002 event padded to N bytes
+# instead (500: the older, smaller variant).
+if [ -n "${BENCH_EVENT_BYTES:-}" ]; then
+    SIZE=$BENCH_EVENT_BYTES
+    EVENT_SRC=""
+else
+    EVENT_SRC=examples/subscribe.json
+    SIZE=$(($(jq . "$EVENT_SRC" | wc -c) - 1))
+fi
 case "$PARTS$SIZE" in *[!0-9]* | '') echo "bench: BENCH_* sizes must be plain integers" >&2 && exit 1 ;; esac
 # N: by default as many events as fit the mock cluster's ~5 MiB per
 # partition with a 10% margin (see "sizing" below), at most 150,000:
-# ~61,000 events of 1,566 bytes, 150,000 of 500.
+# ~61,000 events of 1,565 bytes, 150,000 of 500.
 N_FIT=$((5242880 * 9 / 10 * 100 / 115 / (SIZE + 48) * PARTS / 1000 * 1000))
 [ "$N_FIT" -lt 150000 ] || N_FIT=150000
 N=${BENCH_EVENTS:-$N_FIT}
@@ -285,6 +293,16 @@ echo "sizing:  N=$N events of ~$SIZE bytes over $PARTS partitions ($ACCOUNTS acc
     "of the mock's $((MOCK_PARTITION_BYTES / 1024)) KiB: margin ~$margin%"
 [ "$est" -lt "$MOCK_PARTITION_BYTES" ] ||
     die "N=$N does not fit the mock cluster's ~5 MiB per partition: lower BENCH_EVENTS or raise BENCH_PARTITIONS"
+
+# loadgen's event: SHAPE, its arguments.
+if [ -n "$EVENT_SRC" ]; then
+    jq . "$EVENT_SRC" >"$T/event.json" || die "jq could not read $EVENT_SRC"
+    SHAPE="--event $T/event.json"
+    echo "events:  $EVENT_SRC (seed 002) as jq prints it, $SIZE bytes, fresh eventId and accountId each"
+else
+    SHAPE="--size $SIZE"
+    echo "events:  loadgen's trimmed seed-002 event padded to $SIZE bytes (BENCH_EVENT_BYTES)"
+fi
 
 # ---- nginx --------------------------------------------------------------
 
@@ -561,7 +579,7 @@ throughput() {
     start_cluster "$D"
     echo "  mock cluster $BOOT (pid $MOCK_PID)"
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$N" \
-        --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
     sed -n 's/^loadgen: /  preload: /p' "$D/loadgen.out"
     maxb=$(sed -n 's/.*max_partition_bytes=\([0-9]*\).*/\1/p' "$D/loadgen.out")
@@ -751,7 +769,7 @@ latency() {
         die "the bridge got no partitions within 60 s (see $D/bridge.log)"
     sleep 1
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$count" \
-        --rate "$RATE" --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        --rate "$RATE" $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "loadgen failed: $(cat "$D/loadgen.err")"
     sed -n 's/^loadgen: produced/  loadgen: produced/p' "$D/loadgen.out"
     polls=0
@@ -823,7 +841,7 @@ iso_drain() {
     # event and ~0.5 KiB more each) must fit the mock's ~5 MiB a partition.
     start_cluster "$D" $((PARTS * 2))
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$ISO_N" \
-        --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
     SLOW_PORT=""
     [ "$mode" = with ] && SLOW_PORT=$SLOW_RPORT
@@ -940,7 +958,7 @@ iso_rate() {
     polls=0
     t0=$(now)
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$count" \
-        --rate "$RATE" --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        --rate "$RATE" $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "loadgen failed: $(cat "$D/loadgen.err")"
     # shellcheck disable=SC2317
     delivered() {
