@@ -32,10 +32,14 @@
 #               delivery are perf stat -I 100 -e raw_syscalls:sys_enter
 #               counts (whole run from "ready", and the 100 ms intervals
 #               ending in the steady phase).
-#   rss         the K=1 drain again with max_in_flight = RSS_MAX_IN_FLIGHT
-#               (10,000: the RSS target's figure), without perf or wrk: its
-#               peak RSS, and the most deliveries in flight seen (the
-#               bridge's in_flight gauge, scraped with every poll).
+#   rss         a K=1 drain of 3 x RSS_MAX_IN_FLIGHT events (at most N)
+#               with max_in_flight = RSS_MAX_IN_FLIGHT (10,000: the RSS
+#               target's figure), without perf or wrk, into an nginx
+#               location that answers RSS_RATE requests/s at most
+#               (limit_req delays the rest): slower than the bridge fetches,
+#               so the deliveries pile up to max_in_flight.  Its peak RSS,
+#               and the most deliveries in flight seen (the bridge's
+#               in_flight gauge, scraped with every poll) to show they did.
 #   https       not there: the bridge has no setting for a CA file to verify
 #               a self-signed certificate with (bridge/conf.c), so it cannot
 #               be measured against a local HTTPS nginx.
@@ -73,7 +77,7 @@
 # BENCH_PERF=1 (perf record -g on the bridge during the throughput runs; the
 # figures of those runs then include perf's overhead), BENCH_MAX_IN_FLIGHT
 # (empty: the config default, 1,024), BENCH_RSS_MAX_IN_FLIGHT (10000, the
-# rss run's), BENCH_ENDPOINT_MAX_IN_FLIGHT (64, the config default; wrk
+# rss run's), BENCH_RSS_RATE (4000, the rss run's endpoint's requests/s), BENCH_ENDPOINT_MAX_IN_FLIGHT (64, the config default; wrk
 # opens as many connections per endpoint), BENCH_WRK_THREADS (1),
 # BENCH_WRK_SECONDS (10; 0 skips the HTTP limit), BENCH_SYSCALLS (on, or off
 # to run the bridge without perf stat), BENCH_PROPERTIES (extra librdkafka
@@ -115,6 +119,11 @@ EP_MAX=${BENCH_ENDPOINT_MAX_IN_FLIGHT:-64}
 # (1,024); the rss run sets 10,000 (the RSS target is for 10,000 in flight).
 MAX_IN_FLIGHT=${BENCH_MAX_IN_FLIGHT:-}
 RSS_MAX_IN_FLIGHT=${BENCH_RSS_MAX_IN_FLIGHT:-10000}
+# The rss run's endpoint answers at most RSS_RATE requests/s (nginx's
+# limit_req delays the rest), slower than the bridge fetches, so that its
+# deliveries pile up to max_in_flight; it drains 3 x RSS_MAX_IN_FLIGHT events
+# (at most N).
+RSS_RATE=${BENCH_RSS_RATE:-4000}
 # The machine's HTTP limit: wrk POSTing a real event of the run to the same
 # nginx over the same connections (EP_MAX per endpoint) for WRK_SECS s.  One
 # thread by default: nginx has one worker, so wrk's one event loop on the
@@ -264,7 +273,7 @@ if [ "$SYSCALLS" = on ] && ! command -v perf >/dev/null; then
     echo "bench: perf is missing (apt-get install linux-perf): no syscall counts"
     SYSCALLS=off
 fi
-case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS$EP_MAX$WRK_THREADS$WRK_SECS$RSS_MAX_IN_FLIGHT${MAX_IN_FLIGHT:-0}" in
+case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS$EP_MAX$WRK_THREADS$WRK_SECS$RSS_MAX_IN_FLIGHT$RSS_RATE${MAX_IN_FLIGHT:-0}" in
 *[!0-9]*) die "BENCH_* sizes must be plain integers" ;;
 esac
 TICK=$(getconf CLK_TCK)
@@ -315,7 +324,7 @@ while :; do
     [ $i -le 5 ] || die "nginx did not start (see $NG/error.log)"
     NPORT=$(free_port) || die "no free TCP port"
     sed -e "s|@PREFIX@|$NG|g" -e "s|@PORT@|$NPORT|g" -e "s|@WORKERS@|$NGINX_WORKERS|g" \
-        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" bench/nginx.conf >"$NG/nginx.conf"
+        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" -e "s|@PACED_RATE@|$RSS_RATE|g" bench/nginx.conf >"$NG/nginx.conf"
     /usr/sbin/nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" >"$NG/stdout" 2>&1 &
     NGINX_PID=$!
     PIDS="$PIDS $NGINX_PID"
@@ -390,9 +399,9 @@ write_conf() {
         j=1
         while [ $j -le "$k" ]; do
             [ $j -gt 1 ] && echo ","
-            # /hook/RUN/N: nginx's access log tells the runs apart.
-            printf '  { id = "bench-%d"; account_id = "*"; url = "http://127.0.0.1:%s/hook/%s/%d"; }' \
-                $j "$NPORT" "${HOOK_RUN:-other}" $j
+            # /hook/RUN/N (/paced/RUN/N): nginx's access log tells the runs apart.
+            printf '  { id = "bench-%d"; account_id = "*"; url = "http://127.0.0.1:%s/%s/%s/%d"; }' \
+                $j "$NPORT" "${HOOK_BASE:-hook}" "${HOOK_RUN:-other}" $j
             j=$((j + 1))
         done
         # The isolation runs' slow endpoint, when SLOW_PORT is set.
@@ -508,7 +517,7 @@ EOF_L
 timeline() {
     # nginx flushes its log buffer every 100 ms.
     sleep 0.5
-    awk -v p="/hook/$2/" 'index($3, p) == 1 { print $1 }' "$NG/access.log" | sort -n >"$1/times"
+    awk -v p="/$2/" 'index($3, p) == 1 { print $1 }' "$NG/access.log" | sort -n >"$1/times"
     awk -v series="$1/series-100ms.txt" '
         { t[NR] = $1 }
         END {
@@ -567,18 +576,25 @@ throughput() {
     k=$1
     mode=${2:-}
     tag=k$k
-    [ "$mode" = rss ] && tag=rss-k$k
+    base=hook
+    nev=$N
+    if [ "$mode" = rss ]; then
+        tag=rss-k$k
+        base=paced
+        [ $((3 * RSS_MAX_IN_FLIGHT)) -lt "$nev" ] && nev=$((3 * RSS_MAX_IN_FLIGHT))
+    fi
     D=$T/throughput-$tag
     mkdir -p "$D"
-    total=$((N * k))
+    total=$((nev * k))
     if [ "$mode" = rss ]; then
-        say "rss, K=$k: $N events -> $total deliveries with max_in_flight = $RSS_MAX_IN_FLIGHT"
+        say "rss, K=$k: $nev events -> $total deliveries with max_in_flight = $RSS_MAX_IN_FLIGHT," \
+            "the endpoint answering $RSS_RATE/s at most (nginx limit_req)"
     else
-        say "throughput, K=$k endpoint(s) per event: $N events -> $total deliveries"
+        say "throughput, K=$k endpoint(s) per event: $nev events -> $total deliveries"
     fi
     start_cluster "$D"
     echo "  mock cluster $BOOT (pid $MOCK_PID)"
-    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$N" \
+    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$nev" \
         $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
     sed -n 's/^loadgen: /  preload: /p' "$D/loadgen.out"
@@ -597,7 +613,7 @@ throughput() {
     CONF_MAX_IN_FLIGHT=""
     [ "$mode" = rss ] && CONF_MAX_IN_FLIGHT=$RSS_MAX_IN_FLIGHT
     # shellcheck disable=SC2086
-    HOOK_RUN=$tag write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
+    HOOK_BASE=$base HOOK_RUN=$tag write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
     CONF_MAX_IN_FLIGHT=""
     status || die "nginx /status failed"
     r0=$REQS
@@ -670,10 +686,11 @@ throughput() {
     [ "$succeeded" = "$total" ] ||
         echo "  WARNING: the bridge counted $succeeded successful deliveries, not $total"
     [ "$failed" = 0 ] || echo "  WARNING: $failed attempts failed"
-    [ "$consumed" = "$N" ] || echo "  WARNING: $consumed events consumed, not $N (redelivery?)"
+    [ "$consumed" = "$nev" ] || echo "  WARNING: $consumed events consumed, not $nev (redelivery?)"
     [ "$d" -eq "$total" ] || echo "  WARNING: nginx counted $d requests, not $total"
+    [ "$mode" = rss ] && echo "  (the rate and CPU figures below are of a run paced by nginx at $RSS_RATE/s)"
 
-    timeline "$D" "$tag"
+    timeline "$D" "$base/$tag"
     read -r steady avg dur sa sb sn empty inside <"$D/timeline"
     logged=$(wc -l <"$D/times" | tr -d ' ')
     [ "$logged" -eq "$total" ] || echo "  WARNING: nginx logged $logged deliveries of this run, not $total"
@@ -719,7 +736,7 @@ EOF_S
                 "(from ready), $syss in the steady phase"
         fi
     fi
-    plot "$D" "${VERSION%% (*}: $N events of $SIZE B, K=$k, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
+    plot "$D" "${VERSION%% (*}: $nev events of $SIZE B, K=$k, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
     if [ -n "$PERF" ]; then
         # Self time by library and symbol (libcurl is stripped: its static
         # functions show as addresses), then inclusive time, which names
