@@ -133,7 +133,10 @@ WRK_THREADS=${BENCH_WRK_THREADS:-1}
 WRK_SECS=${BENCH_WRK_SECONDS:-10}
 # Syscalls per delivery: the throughput runs start the bridge under
 # perf stat -I 100 -e raw_syscalls:sys_enter (perf cannot attach to a
-# running process on every machine: it counts nothing in some containers);
+# running process on every machine: it counts nothing in some containers).
+# Counting, not sampling: the tracepoint costs each syscall ~0.1-0.2 us
+# (measured: a getppid loop, 0.20-0.25 us bare, 0.30-0.44 under perf stat),
+# so ~1 us of the bridge's CPU per delivery at ~6.5 syscalls;
 # BENCH_SYSCALLS=off runs it bare.
 SYSCALLS=${BENCH_SYSCALLS:-on}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-10}
@@ -1147,7 +1150,8 @@ txt() { # rows as padded text
     echo "- steady rate: deliveries in the middle 80% of the time from first to last delivery, from nginx's access log (\$msec)"
     echo "- CPU: bridge utime+stime / deliveries, over the whole run and over the steady phase (ticks sampled every 0.1 s);" \
         "RSS: VmHWM before SIGTERM"
-    echo "- syscalls: perf stat -I 100 -e raw_syscalls:sys_enter over the bridge's threads (a counter per syscall entry)"
+    echo "- syscalls: perf stat -I 100 -e raw_syscalls:sys_enter over the bridge's threads (a counter per syscall entry," \
+        "~0.1-0.2 us each, included in the CPU figures of the throughput runs; BENCH_SYSCALLS=$SYSCALLS)"
     echo "- HTTPS: not run: the bridge has no setting for a CA file, so it cannot verify a self-signed certificate"
     echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \
         "consumer fetch.wait.max.ms=$([ "$FETCH_WAIT_MS" -gt 0 ] && echo "$FETCH_WAIT_MS" || echo "500 (default)");" \
@@ -1171,6 +1175,7 @@ echo "N=$N events of ~$SIZE bytes, $PARTS partitions; nginx $NGINX_WORKERS worke
     "latency at $RATE events/s for $LAT_SECS s (quantiles estimated from fixed histogram buckets)"
 echo
 txt
+echo "HTTPS: not run: the bridge has no setting for a CA file, so it cannot verify a self-signed certificate"
 if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
     echo
     txt iso_rows
