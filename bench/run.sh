@@ -319,6 +319,18 @@ else
     echo "events:  loadgen's trimmed seed-002 event padded to $SIZE bytes (BENCH_EVENT_BYTES)"
 fi
 
+# perf may be there and still not allowed to count a tracepoint
+# (kernel.perf_event_paranoid, no root): try it on `true` first.
+if [ "$SYSCALLS" = on ]; then
+    if perf stat -x, -e raw_syscalls:sys_enter -o "$T/perf-probe.csv" -- true >"$T/perf-probe.out" 2>&1 &&
+        grep -q '^[0-9][0-9]*,' "$T/perf-probe.csv"; then
+        :
+    else
+        echo "bench: perf stat cannot count raw_syscalls:sys_enter here (see $T/perf-probe.out): no syscall counts"
+        SYSCALLS=off
+    fi
+fi
+
 # ---- nginx --------------------------------------------------------------
 
 say "receiver: nginx on 127.0.0.1"
