@@ -6,13 +6,43 @@
 #
 #   sh bench/run.sh BIN OBJDIR        (BIN the bridge, OBJDIR/helpers the helpers)
 #
+# Events are what users send: seed 002's Subscribe event whole as jq prints
+# it (examples/subscribe.json, 1,565 bytes), a fresh eventId and accountId
+# each (tests/helpers/loadgen --event), and the bridge runs with the config's
+# defaults (max_in_flight 1,024, endpoint_max_in_flight 64) unless a knob
+# or a run says otherwise.
+#
 # For K = 1 and 4 endpoints per event:
-#   throughput  a fresh mock cluster, N events preloaded (loadgen, no rate),
-#               then a fresh bridge drains them: nginx's request counter is
-#               sampled every 0.2 s until N*K deliveries; the steady rate is
-#               over the middle 80% of the run (first to last delivery);
-#               CPU us/delivery is the bridge's utime+stime over the
-#               deliveries, peak RSS its VmHWM just before SIGTERM.
+#   throughput  a fresh mock cluster, N events preloaded (loadgen, no rate);
+#               first the machine's HTTP limit: wrk (WRK_THREADS threads,
+#               64*K connections, as many as the bridge opens, WRK_SECS s)
+#               POSTs the first preloaded event, with the bridge's headers,
+#               to the same nginx; then a fresh bridge, started under
+#               perf stat (syscalls), drains the events.  nginx logs every
+#               delivery with its time to the millisecond ($msec): from that
+#               log come the per-100 ms series (series-100ms.txt, and
+#               timeline.png drawn by gnuplot), the steady rate (deliveries in
+#               the middle 80% of the time from the first delivery to the
+#               last, and its ratio to the HTTP limit) and the steady phase's
+#               100 ms intervals with no delivery.  nginx's request counter,
+#               polled every 0.1 s, says when all N*K are in; the bridge's
+#               utime+stime, sampled with it, gives CPU us per delivery over
+#               the whole run and over the steady phase (interpolated at its
+#               ends); peak RSS is VmHWM just before SIGTERM; syscalls per
+#               delivery are perf stat -I 100 -e raw_syscalls:sys_enter
+#               counts (whole run from "ready", and the 100 ms intervals
+#               ending in the steady phase).
+#   rss         a K=1 drain of 3 x RSS_MAX_IN_FLIGHT events (at most N)
+#               with max_in_flight = RSS_MAX_IN_FLIGHT (10,000: the RSS
+#               target's figure), without perf or wrk, into an nginx
+#               location that answers RSS_RATE requests/s at most
+#               (limit_req delays the rest): slower than the bridge fetches,
+#               so the deliveries pile up to max_in_flight.  Its peak RSS,
+#               and the most deliveries in flight seen (the bridge's
+#               in_flight gauge, scraped with every poll) to show they did.
+#   https       not there: the bridge has no setting for a CA file to verify
+#               a self-signed certificate with (bridge/conf.c), so it cannot
+#               be measured against a local HTTPS nginx.
 #   latency     a fresh cluster and bridge, idle, then loadgen at 1,000
 #               events/s for 10 s; p50/p99 of delivery_latency (Kafka
 #               timestamp to 2xx) from the bridge's "final stats" line.
@@ -36,32 +66,82 @@
 #               reading a delay record back; 500 B and 1.5 KB events.
 # Everything listens on 127.0.0.1; logs stay in the directory printed first.
 #
-# Knobs (environment): BENCH_EVENTS (N, 150000), BENCH_PARTITIONS (24),
-# BENCH_EVENT_BYTES (500), BENCH_ACCOUNTS (4096 distinct keys),
-# BENCH_ENDPOINTS ("1 4"), BENCH_RATE (1000), BENCH_LATENCY_SECONDS (10),
-# BENCH_NGINX_WORKERS (1; see below), BENCH_FETCH_WAIT_MS (see below),
-# BENCH_RUNS ("throughput latency routing isolation records", or any of them),
-# BENCH_ISOLATION_EVENTS (100000), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf
-# record -g on the bridge during the throughput runs; the figures of those
-# runs then include perf's overhead), BENCH_MAX_IN_FLIGHT (10000),
-# BENCH_ENDPOINT_MAX_IN_FLIGHT (64), BENCH_PROPERTIES (extra librdkafka
-# properties for the throughput runs, "name=value ..."), BENCH_ATTEMPTS_LOG
-# (on, or off to measure the delivery path without the attempts log).
+# Knobs (environment): BENCH_EVENTS (N; default as many as fit the mock
+# cluster with a 10% margin, at most 150,000: ~61,000 of 1,565 bytes),
+# BENCH_PARTITIONS (24), BENCH_EVENT_BYTES (empty: seed 002 whole; N:
+# loadgen's trimmed seed-002 event padded to N bytes, 500 the small variant),
+# BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"), BENCH_RATE
+# (1000), BENCH_LATENCY_SECONDS (10), BENCH_NGINX_WORKERS (1; see below),
+# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput rss latency routing
+# isolation records", or any of them), BENCH_ISOLATION_EVENTS (100000, or
+# fewer to fit), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf record -g on the
+# bridge during the throughput runs; the figures of those runs then include
+# perf's overhead), BENCH_MAX_IN_FLIGHT (empty: the config default, 1,024),
+# BENCH_RSS_MAX_IN_FLIGHT (10000, the rss run's), BENCH_RSS_RATE (4000, the
+# rss run's endpoint's requests/s), BENCH_ENDPOINT_MAX_IN_FLIGHT (64, the
+# config default; wrk opens as many connections per endpoint),
+# BENCH_WRK_THREADS (2; see below), BENCH_WRK_SECONDS (10; 0 skips the HTTP
+# limit), BENCH_SYSCALLS (on, or off to run the bridge without perf stat),
+# BENCH_PROPERTIES (extra librdkafka properties for the throughput runs,
+# "name=value ..."), BENCH_ATTEMPTS_LOG (on, or off to measure the delivery
+# path without the attempts log). Needs nginx, wrk, kcat, jq, curl; gnuplot
+# for the PNGs and perf for the syscall counts are optional (a message says
+# what is skipped).
 set -u
 BIN=${1:-build/webhook-bridge}
 OBJDIR=${2:-build/release}
 HELPERS=$OBJDIR/helpers
-N=${BENCH_EVENTS:-150000}
 PARTS=${BENCH_PARTITIONS:-24}
-SIZE=${BENCH_EVENT_BYTES:-500}
+# What users send: seed 002's Subscribe event whole, as jq prints it
+# (examples/subscribe.json, 1,565 bytes without jq's final newline), with a
+# fresh eventId and accountId per event (loadgen --event).  With
+# BENCH_EVENT_BYTES=N, loadgen's trimmed seed-002 event padded to N bytes
+# instead (500: the older, smaller variant).
+if [ -n "${BENCH_EVENT_BYTES:-}" ]; then
+    SIZE=$BENCH_EVENT_BYTES
+    EVENT_SRC=""
+else
+    EVENT_SRC=examples/subscribe.json
+    SIZE=$(($(jq . "$EVENT_SRC" | wc -c) - 1))
+fi
+case "$PARTS$SIZE" in *[!0-9]* | '') echo "bench: BENCH_* sizes must be plain integers" >&2 && exit 1 ;; esac
+# N: by default as many events as fit the mock cluster's ~5 MiB per
+# partition with a 10% margin (see "sizing" below), at most 150,000:
+# ~61,000 events of 1,565 bytes, 150,000 of 500.
+N_FIT=$((5242880 * 9 / 10 * 100 / 115 / (SIZE + 48) * PARTS / 1000 * 1000))
+[ "$N_FIT" -lt 150000 ] || N_FIT=150000
+N=${BENCH_EVENTS:-$N_FIT}
 ACCOUNTS=${BENCH_ACCOUNTS:-4096}
 KS=${BENCH_ENDPOINTS:-1 4}
 RATE=${BENCH_RATE:-1000}
-# Concurrent requests per endpoint (the config default): the 10,000 in
-# flight wait in the bridge, not in 10,000 open connections.
+# Concurrent requests per endpoint: 64 is the config default (the bridge's
+# conf.c); wrk opens as many connections per endpoint for the HTTP limit.
 EP_MAX=${BENCH_ENDPOINT_MAX_IN_FLIGHT:-64}
-# Deliveries the bridge holds at once (the RSS target is for 10,000).
-MAX_IN_FLIGHT=${BENCH_MAX_IN_FLIGHT:-10000}
+# Deliveries the bridge holds at once: empty leaves the config default
+# (1,024); the rss run sets 10,000 (the RSS target is for 10,000 in flight).
+MAX_IN_FLIGHT=${BENCH_MAX_IN_FLIGHT:-}
+RSS_MAX_IN_FLIGHT=${BENCH_RSS_MAX_IN_FLIGHT:-10000}
+# The rss run's endpoint answers at most RSS_RATE requests/s (nginx's
+# limit_req delays the rest), slower than the bridge fetches, so that its
+# deliveries pile up to max_in_flight; it drains 3 x RSS_MAX_IN_FLIGHT events
+# (at most N).
+RSS_RATE=${BENCH_RSS_RATE:-4000}
+# The machine's HTTP limit: wrk POSTing a real event of the run to the same
+# nginx over the same connections (EP_MAX per endpoint) for WRK_SECS s.  Two
+# threads by default, as the bridge has two delivery workers, and because
+# two give the higher limit, the stricter denominator: 51.6k-55.1k
+# requests/s against 42.8k-45.9k with one (1.5 KB POSTs, 64 connections,
+# one nginx worker, 5 s each, alternated, on the shared 2-core machine).
+WRK_THREADS=${BENCH_WRK_THREADS:-2}
+WRK_SECS=${BENCH_WRK_SECONDS:-10}
+# Syscalls per delivery: the throughput runs start the bridge under
+# perf stat -I 100 -e raw_syscalls:sys_enter (perf cannot attach to a
+# running process on every machine: it counts nothing in some containers).
+# Counting, not sampling: the tracepoint costs each syscall ~0.1-0.2 us
+# (measured: a getppid loop, 0.20-0.25 us bare, 0.30-0.44 under perf stat),
+# so ~1 us of the bridge's CPU per delivery at ~6.5 syscalls;
+# BENCH_SYSCALLS=off runs it bare.
+SYSCALLS=${BENCH_SYSCALLS:-on}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-10}
 # nginx with one worker: on this 2-core machine "auto" (2 workers) took CPU
 # from the bridge (measured: 11.7k/9.0k deliveries/s with auto against
@@ -80,15 +160,20 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # The attempts log (one Kafka record per attempt): on, as by default, or off
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
-RUNS=${BENCH_RUNS:-throughput latency routing isolation records}
-ISO_N=${BENCH_ISOLATION_EVENTS:-100000}
+RUNS=${BENCH_RUNS:-throughput rss latency routing isolation records}
+# 100,000 or as many as fit the mock cluster (N_FIT above).
+ISO_N_FIT=100000
+[ "$N_FIT" -lt "$ISO_N_FIT" ] && ISO_N_FIT=$N_FIT
+ISO_N=${BENCH_ISOLATION_EVENTS:-$ISO_N_FIT}
 SLOW_MS=${BENCH_SLOW_MS:-9000}
 RESULTS=build/bench-results.md
 MOCK_PARTITION_BYTES=5242880 # rdkafka_mock.c: max_size of a partition's log
-TARGET_RATE=40000
-TARGET_CPU_US=30
-TARGET_RSS_MB=64
+# Issue 10's targets (deliverable 2).
+TARGET_RATIO=0.6
+TARGET_CPU_US=35
+TARGET_RSS_MB=80
 TARGET_P99_MS=20
+TARGET_EMPTY=0
 
 T=$(mktemp -d /tmp/webhook-bridge-bench.XXXXXX)
 PIDS=""
@@ -182,10 +267,19 @@ if [ ! -x "$HELPERS/mockkafka" ]; then
     die "$HELPERS/mockkafka is missing: run make all"
 fi
 [ -x /usr/sbin/nginx ] || die "/usr/sbin/nginx is missing: apt-get install nginx-light"
-for c in curl jq awk od; do
+for c in curl jq awk od kcat; do
     command -v $c >/dev/null || die "$c is missing"
 done
-case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS" in
+case " $RUNS " in *" throughput "*)
+    [ "$WRK_SECS" -eq 0 ] || command -v wrk >/dev/null ||
+        die "wrk is missing (apt-get install wrk), or BENCH_WRK_SECONDS=0 to skip the HTTP limit"
+    ;;
+esac
+if [ "$SYSCALLS" = on ] && ! command -v perf >/dev/null; then
+    echo "bench: perf is missing (apt-get install linux-perf): no syscall counts"
+    SYSCALLS=off
+fi
+case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS$EP_MAX$WRK_THREADS$WRK_SECS$RSS_MAX_IN_FLIGHT$RSS_RATE${MAX_IN_FLIGHT:-0}" in
 *[!0-9]*) die "BENCH_* sizes must be plain integers" ;;
 esac
 TICK=$(getconf CLK_TCK)
@@ -215,6 +309,28 @@ echo "sizing:  N=$N events of ~$SIZE bytes over $PARTS partitions ($ACCOUNTS acc
 [ "$est" -lt "$MOCK_PARTITION_BYTES" ] ||
     die "N=$N does not fit the mock cluster's ~5 MiB per partition: lower BENCH_EVENTS or raise BENCH_PARTITIONS"
 
+# loadgen's event: SHAPE, its arguments.
+if [ -n "$EVENT_SRC" ]; then
+    jq . "$EVENT_SRC" >"$T/event.json" || die "jq could not read $EVENT_SRC"
+    SHAPE="--event $T/event.json"
+    echo "events:  $EVENT_SRC (seed 002) as jq prints it, $SIZE bytes, fresh eventId and accountId each"
+else
+    SHAPE="--size $SIZE"
+    echo "events:  loadgen's trimmed seed-002 event padded to $SIZE bytes (BENCH_EVENT_BYTES)"
+fi
+
+# perf may be there and still not allowed to count a tracepoint
+# (kernel.perf_event_paranoid, no root): try it on `true` first.
+if [ "$SYSCALLS" = on ]; then
+    if perf stat -x, -e raw_syscalls:sys_enter -o "$T/perf-probe.csv" -- true >"$T/perf-probe.out" 2>&1 &&
+        grep -q '^[0-9][0-9]*,' "$T/perf-probe.csv"; then
+        :
+    else
+        echo "bench: perf stat cannot count raw_syscalls:sys_enter here (see $T/perf-probe.out): no syscall counts"
+        SYSCALLS=off
+    fi
+fi
+
 # ---- nginx --------------------------------------------------------------
 
 say "receiver: nginx on 127.0.0.1"
@@ -226,7 +342,7 @@ while :; do
     [ $i -le 5 ] || die "nginx did not start (see $NG/error.log)"
     NPORT=$(free_port) || die "no free TCP port"
     sed -e "s|@PREFIX@|$NG|g" -e "s|@PORT@|$NPORT|g" -e "s|@WORKERS@|$NGINX_WORKERS|g" \
-        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" bench/nginx.conf >"$NG/nginx.conf"
+        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" -e "s|@PACED_RATE@|$RSS_RATE|g" bench/nginx.conf >"$NG/nginx.conf"
     /usr/sbin/nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" >"$NG/stdout" 2>&1 &
     NGINX_PID=$!
     PIDS="$PIDS $NGINX_PID"
@@ -291,7 +407,9 @@ write_conf() {
         [ "$ATTEMPTS_LOG" = off ] && attempts_topic=""
         echo "kafka = { brokers = \"$BOOT\"; create_topics = false; properties = [ $props ];"
         echo "          topics = { attempts = \"$attempts_topic\"; }; };"
-        echo "delivery = { allow_private_networks = true; workers = 2; max_in_flight = $MAX_IN_FLIGHT;"
+        # max_in_flight: the config default unless a run or a knob sets it.
+        mif=${CONF_MAX_IN_FLIGHT:-$MAX_IN_FLIGHT}
+        echo "delivery = { allow_private_networks = true; workers = 2;${mif:+ max_in_flight = $mif;}"
         echo "             endpoint_max_in_flight = $EP_MAX; };"
         echo "admin = { listen = \"127.0.0.1:$(free_port)\"; };"
         echo "log = { level = \"info\"; };"
@@ -299,8 +417,9 @@ write_conf() {
         j=1
         while [ $j -le "$k" ]; do
             [ $j -gt 1 ] && echo ","
-            printf '  { id = "bench-%d"; account_id = "*"; url = "http://127.0.0.1:%s/hook/%d"; }' \
-                $j "$NPORT" $j
+            # /hook/RUN/N (/paced/RUN/N): nginx's access log tells the runs apart.
+            printf '  { id = "bench-%d"; account_id = "*"; url = "http://127.0.0.1:%s/%s/%s/%d"; }' \
+                $j "$NPORT" "${HOOK_BASE:-hook}" "${HOOK_RUN:-other}" $j
             j=$((j + 1))
         done
         # The isolation runs' slow endpoint, when SLOW_PORT is set.
@@ -313,10 +432,32 @@ write_conf() {
     "$BIN" check-config -c "$f" >"$f.check" 2>&1 || die "bad bridge config $f: $(cat "$f.check")"
 }
 
-# start_bridge DIR: runs the bridge on DIR/bridge.conf until "ready"; sets BPID.
+# start_bridge DIR [perf]: runs the bridge on DIR/bridge.conf until "ready";
+# sets BPID.  With "perf" it runs under perf stat counting its syscalls every
+# 100 ms into DIR/syscalls.csv (PERF_T0: perf's start, the intervals' zero),
+# through a shell that keeps the bridge's exit code in DIR/bridge.rc (perf
+# exits 0 whatever its command does); PERF_WRAP is perf's pid.
 start_bridge() {
-    "$BIN" run -c "$1/bridge.conf" >"$1/bridge.out" 2>"$1/bridge.log" &
-    BPID=$!
+    PERF_WRAP=""
+    if [ "${2:-}" = perf ]; then
+        rm -f "$1/bridge.rc"
+        PERF_T0=$(now)
+        perf stat -I 100 -x, -e raw_syscalls:sys_enter -o "$1/syscalls.csv" -- \
+            sh -c '"$0" run -c "$1" >"$2/bridge.out" 2>"$2/bridge.log"; echo $? >"$2/bridge.rc"' \
+            "$BIN" "$1/bridge.conf" "$1" >"$1/perf-stat.out" 2>&1 &
+        PERF_WRAP=$!
+        PIDS="$PIDS $PERF_WRAP"
+        # shellcheck disable=SC2317
+        bridge_child() {
+            sh_pid=$(pgrep -P "$PERF_WRAP" | head -1)
+            [ -n "$sh_pid" ] && BPID=$(pgrep -P "$sh_pid" | head -1) && [ -n "$BPID" ]
+        }
+        BPID=""
+        wait_until 10 bridge_child || die "the bridge did not start under perf stat (see $1/perf-stat.out)"
+    else
+        "$BIN" run -c "$1/bridge.conf" >"$1/bridge.out" 2>"$1/bridge.log" &
+        BPID=$!
+    fi
     PIDS="$PIDS $BPID"
     wait_until 30 grep -q '"msg":"ready"' "$1/bridge.log" ||
         die "the bridge did not log ready within 30 s (see $1/bridge.log)"
@@ -329,24 +470,150 @@ final_stats() {
 
 # stop_bridge DIR: SIGTERM; the bridge must exit 0 within 30 s.
 stop_bridge() {
-    stop "$BPID" 30
-    [ "$RC" -eq 0 ] || die "the bridge exited $RC after SIGTERM (see $1/bridge.log)"
+    if [ -n "$PERF_WRAP" ]; then
+        kill -TERM "$BPID" 2>/dev/null
+        wait_until 30 dead "$BPID" || die "the bridge did not exit within 30 s of SIGTERM (see $1/bridge.log)"
+        forget "$BPID"
+        stop "$PERF_WRAP" 10
+        PERF_WRAP=""
+        RC=$(cat "$1/bridge.rc" 2>/dev/null || echo "unknown")
+    else
+        stop "$BPID" 30
+    fi
+    [ "$RC" = 0 ] || die "the bridge exited $RC after SIGTERM (see $1/bridge.log)"
     grep -q '"msg":"final stats"' "$1/bridge.log" || die "no final stats line in $1/bridge.log"
 }
 
 # ---- throughput -----------------------------------------------------------
 
-# throughput K: sets RATE_K, AVG_K, CPU_K, RSS_K, PEAKCONN_K for K endpoints.
+# event_body DIR: the first preloaded event (a real one of this run's size)
+# into $T/body.event, once, for wrk.
+event_body() {
+    [ -s "$T/body.event" ] && return 0
+    kcat -C -b "$BOOT" -t subscription-events -p 0 -o beginning -c 1 -e -q -f '%s' \
+        >"$T/body.event" 2>"$1/kcat.err" && [ -s "$T/body.event" ] ||
+        die "kcat could not read a preloaded event (see $1/kcat.err)"
+}
+
+# http_limit K: the machine's HTTP limit for K endpoints: wrk, WRK_THREADS
+# thread(s), EP_MAX*K connections (as many as the bridge opens), POSTing
+# $T/body.event with the bridge's headers to the same nginx for WRK_SECS s;
+# sets LIMIT_K (requests/s).
+http_limit() {
+    k=$1
+    c=$((EP_MAX * k))
+    id=$(jq -r .eventId "$T/body.event")
+    cat >"$T/wrk-post.lua" <<EOF_L
+-- bench/run.sh: POST one real event as the bridge does (no secret: no signature).
+wrk.method = "POST"
+local f = assert(io.open("$T/body.event", "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["User-Agent"] = "webhook-bridge/bench"
+wrk.headers["webhook-id"] = "$id"
+wrk.headers["webhook-timestamp"] = "$(date +%s)"
+EOF_L
+    say "HTTP limit, K=$k: wrk -t$WRK_THREADS -c$c -d${WRK_SECS}s, POST of a $(wc -c <"$T/body.event" | tr -d ' ')-byte event"
+    wrk -t "$WRK_THREADS" -c "$c" -d "${WRK_SECS}s" -s "$T/wrk-post.lua" \
+        "http://127.0.0.1:$NPORT/hook/wrk-k$k/1" >"$T/wrk-k$k.txt" 2>&1 ||
+        die "wrk failed (see $T/wrk-k$k.txt)"
+    grep -q 'Non-2xx' "$T/wrk-k$k.txt" && die "nginx answered wrk with non-2xx (see $T/wrk-k$k.txt)"
+    lim=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$T/wrk-k$k.txt")
+    [ -n "$lim" ] || die "no Requests/sec in $T/wrk-k$k.txt"
+    echo "  $lim requests/s ($(sed -n 's/^ *Latency *\([^ ]*\).*/latency mean \1/p' "$T/wrk-k$k.txt"); $T/wrk-k$k.txt)"
+    eval "LIMIT_$k=$lim"
+}
+
+# timeline DIR RUN: from nginx's access log, DIR/times (the run's delivery
+# times, s), DIR/series-100ms.txt ("seconds since the first delivery,
+# deliveries in the 100 ms from there") and DIR/timeline (one line: steady
+# rate, overall rate, first-to-last duration, steady window start and end,
+# deliveries in it, 100 ms intervals in it with no delivery, intervals in
+# it).  The steady phase is the middle 80% of the time from the first
+# delivery to the last; an interval counts when it lies wholly inside.
+timeline() {
+    # nginx flushes its log buffer every 100 ms.
+    sleep 0.5
+    awk -v p="/$2/" 'index($3, p) == 1 { print $1 }' "$NG/access.log" | sort -n >"$1/times"
+    awk -v series="$1/series-100ms.txt" '
+        { t[NR] = $1 }
+        END {
+            n = NR; if (n < 2) { print "0 0 0 0 0 0 0 0"; exit }
+            f = t[1]; dur = t[n] - f; a = f + 0.1 * dur; b = t[n] - 0.1 * dur
+            for (i = 1; i <= n; i++) {
+                bin = int((t[i] - f) * 10); c[bin]++
+                if (bin > last) last = bin
+                if (t[i] >= a && t[i] <= b) m++
+            }
+            empty = 0; inside = 0
+            for (j = 0; j <= last; j++) {
+                printf "%.1f %d\n", j / 10, c[j] + 0 >series
+                if (f + j / 10 >= a && f + (j + 1) / 10 <= b) { inside++; if (c[j] + 0 == 0) empty++ }
+            }
+            printf "%.0f %.0f %.2f %.3f %.3f %d %d %d\n", (b > a ? m / (b - a) : 0),
+                (dur > 0 ? (n - 1) / dur : 0), dur, a, b, m, empty, inside
+        }' "$1/times" >"$1/timeline"
+}
+
+# at_time FILE COLUMN X: COLUMN of FILE (a time in column 1, ascending)
+# interpolated linearly at time X.
+at_time() {
+    awk -v x="$3" -v col="$2" '{ t[NR] = $1; v[NR] = $col }
+        END { for (i = 1; i < NR && t[i + 1] < x; i++) ;
+              if (i >= NR || t[i + 1] == t[i]) { print v[i]; exit }
+              printf "%.3f\n", v[i] + (v[i + 1] - v[i]) * (x - t[i]) / (t[i + 1] - t[i]) }' "$1"
+}
+
+# plot DIR TITLE: DIR/timeline.png, deliveries per 100 ms over the run, the
+# steady phase between vertical lines (from DIR/timeline and DIR/times).
+plot() {
+    command -v gnuplot >/dev/null || { echo "  no plot: gnuplot is missing (apt-get install gnuplot-nox)"; return 0; }
+    read -r _ _ _ pa pb _ <"$1/timeline"
+    f=$(head -1 "$1/times")
+    xa=$(awk -v a="$pa" -v f="$f" 'BEGIN { printf "%.3f", a - f }')
+    xb=$(awk -v b="$pb" -v f="$f" 'BEGIN { printf "%.3f", b - f }')
+    gnuplot -e "set terminal png size 960,420; set output '$1/timeline.png';
+        set arrow from $xa, graph 0 to $xa, graph 1 nohead;
+        set arrow from $xb, graph 0 to $xb, graph 1 nohead;
+        set title '$2' noenhanced; set xlabel 'seconds since the first delivery (steady phase between the vertical lines)';
+        set ylabel 'deliveries per 100 ms'; set yrange [0:*]; set grid; set key off;
+        plot '$1/series-100ms.txt' using 1:2 with steps lw 1.5" >"$1/gnuplot.log" 2>&1 ||
+        { echo "  no plot: gnuplot failed (see $1/gnuplot.log)"; return 0; }
+    PLOTS="$PLOTS $1/timeline.png"
+}
+
+# throughput K [rss]: drains N preloaded events into K endpoints.  Sets
+# RATE_K (steady deliveries/s), CPU_K / CPUS_K (bridge CPU us per delivery,
+# whole run / steady phase), RSS_K, PEAKCONN_K, EMPTY_K (empty 100 ms
+# intervals in the steady phase), SYS_K / SYSS_K (syscalls per delivery,
+# whole run / steady phase).  With "rss" (K=1): max_in_flight RSS_MAX_IN_FLIGHT
+# instead of the config default, for the RSS target; sets RSS10K and
+# RSS10K_INFLIGHT (the most in flight seen).
 throughput() {
     k=$1
-    D=$T/throughput-k$k
+    mode=${2:-}
+    tag=k$k
+    base=hook
+    nev=$N
+    if [ "$mode" = rss ]; then
+        tag=rss-k$k
+        base=paced
+        [ $((3 * RSS_MAX_IN_FLIGHT)) -lt "$nev" ] && nev=$((3 * RSS_MAX_IN_FLIGHT))
+    fi
+    D=$T/throughput-$tag
     mkdir -p "$D"
-    total=$((N * k))
-    say "throughput, K=$k endpoint(s) per event: $N events -> $total deliveries"
+    total=$((nev * k))
+    if [ "$mode" = rss ]; then
+        say "rss, K=$k: $nev events -> $total deliveries with max_in_flight = $RSS_MAX_IN_FLIGHT," \
+            "the endpoint answering $RSS_RATE/s at most (nginx limit_req)"
+    else
+        say "throughput, K=$k endpoint(s) per event: $nev events -> $total deliveries"
+    fi
     start_cluster "$D"
     echo "  mock cluster $BOOT (pid $MOCK_PID)"
-    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$N" \
-        --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+    "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$nev" \
+        $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
     sed -n 's/^loadgen: /  preload: /p' "$D/loadgen.out"
     maxb=$(sed -n 's/.*max_partition_bytes=\([0-9]*\).*/\1/p' "$D/loadgen.out")
@@ -354,23 +621,36 @@ throughput() {
     [ "${lsm:-1}" = 0 ] || die "the mock cluster dropped preloaded records (log start offset $lsm): lower BENCH_EVENTS"
     echo "  fullest partition: $((maxb / 1024)) KiB of $((MOCK_PARTITION_BYTES / 1024)) KiB" \
         "(margin $(((MOCK_PARTITION_BYTES - maxb) * 100 / MOCK_PARTITION_BYTES))%), nothing dropped"
+    event_body "$D"
+    if [ "$mode" != rss ] && [ "$WRK_SECS" -gt 0 ]; then
+        # In the same run, on the same nginx, with the cluster idle.
+        http_limit "$k"
+        say "throughput, K=$k: the bridge"
+    fi
 
+    CONF_MAX_IN_FLIGHT=""
+    [ "$mode" = rss ] && CONF_MAX_IN_FLIGHT=$RSS_MAX_IN_FLIGHT
     # shellcheck disable=SC2086
-    write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
+    HOOK_BASE=$base HOOK_RUN=$tag write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
+    CONF_MAX_IN_FLIGHT=""
     status || die "nginx /status failed"
     r0=$REQS
     polls=0
     n0=$(nginx_ticks)
-    start_bridge "$D"
-    echo "  bridge pid $BPID ready; sampling nginx every 0.2 s"
+    withperf=""
+    [ "$SYSCALLS" = on ] && [ "$mode" != rss ] && withperf=perf
+    start_bridge "$D" $withperf
+    echo "  bridge pid $BPID ready${withperf:+ (under perf stat: syscalls)}; polling nginx every 0.1 s"
     if [ -n "$PERF" ]; then
         # DWARF call graphs: libcurl and libc have no frame pointers.
         perf record -e cpu-clock --call-graph dwarf -F 499 -p "$BPID" -o "$D/perf.data" >"$D/perf.log" 2>&1 &
         PERF_PID=$!
         PIDS="$PIDS $PERF_PID"
     fi
+    # samples: "time deliveries open-connections bridge-CPU-ticks [in-flight]"
     : >"$D/samples"
     peak=0
+    peak_if=0
     limit=$(($(date +%s) + 60 + total / 2000))
     last_d=-1
     last_change=$(date +%s)
@@ -380,7 +660,13 @@ throughput() {
         t=$(now)
         d=$((REQS - r0 - polls))
         [ "$ACTIVE" -gt "$peak" ] && peak=$ACTIVE
-        echo "$t $d $ACTIVE" >>"$D/samples"
+        inflight=""
+        if [ "$mode" = rss ]; then
+            inflight=$(curl -s --max-time 1 "http://$(admin_of "$D")/metrics" |
+                awk '$1 == "webhook_bridge_in_flight" { print $2 }')
+            [ -n "$inflight" ] && [ "${inflight%.*}" -gt "$peak_if" ] && peak_if=${inflight%.*}
+        fi
+        echo "$t $d $ACTIVE $(cpu_ticks "$BPID") $inflight" >>"$D/samples"
         [ "$d" -ge "$total" ] && break
         alive "$BPID" || die "the bridge died during the run (see $D/bridge.log)"
         s=$(date +%s)
@@ -391,7 +677,7 @@ throughput() {
         [ $((s - last_change)) -lt 30 ] ||
             die "no delivery for 30 s at $d of $total (see $D/bridge.log)"
         [ "$s" -lt "$limit" ] || die "only $d of $total deliveries after the time limit"
-        sleep 0.2
+        sleep 0.1
     done
     ticks=$(cpu_ticks "$BPID")
     hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$BPID/status")
@@ -418,38 +704,57 @@ throughput() {
     [ "$succeeded" = "$total" ] ||
         echo "  WARNING: the bridge counted $succeeded successful deliveries, not $total"
     [ "$failed" = 0 ] || echo "  WARNING: $failed attempts failed"
-    [ "$consumed" = "$N" ] || echo "  WARNING: $consumed events consumed, not $N (redelivery?)"
+    [ "$consumed" = "$nev" ] || echo "  WARNING: $consumed events consumed, not $nev (redelivery?)"
     [ "$d" -eq "$total" ] || echo "  WARNING: nginx counted $d requests, not $total"
+    [ "$mode" = rss ] && echo "  (the rate and CPU figures below are of a run paced by nginx at $RSS_RATE/s)"
 
-    # Steady rate: from the first sample with a delivery to the first with
-    # all of them, drop 10% of that time at each end; counts between samples
-    # are interpolated linearly.
-    awk -v total="$total" '
-        { t[NR] = $1; d[NR] = $2 }
-        END {
-            for (i = 1; i <= NR && d[i] == 0; i++) ;
-            s = i; e = NR
-            dur = t[e] - t[s]
-            if (dur <= 0) { printf "%.0f %.0f %.2f\n", 0, 0, 0; exit }
-            a = t[s] + 0.1 * dur; b = t[e] - 0.1 * dur
-            printf "%.0f %.0f %.2f\n", (at(b) - at(a)) / (b - a), (d[e] - d[s]) / dur, dur
-        }
-        function at(x,   i) {
-            for (i = s; i < e && t[i + 1] < x; i++) ;
-            return d[i] + (d[i + 1] - d[i]) * (x - t[i]) / (t[i + 1] - t[i])
-        }' "$D/samples" >"$D/rate"
-    read -r steady avg dur <"$D/rate"
+    timeline "$D" "$base/$tag"
+    read -r steady avg dur sa sb sn empty inside <"$D/timeline"
+    logged=$(wc -l <"$D/times" | tr -d ' ')
+    [ "$logged" -eq "$total" ] || echo "  WARNING: nginx logged $logged deliveries of this run, not $total"
     cpu_us=$(awk -v t="$ticks" -v hz="$TICK" -v n="$d" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+    # The steady phase's CPU: the bridge's ticks (sampled with the requests,
+    # 1/TICK s resolution) interpolated at the window's ends.
+    ta=$(at_time "$D/samples" 4 "$sa")
+    tb=$(at_time "$D/samples" 4 "$sb")
+    cpus_us=$(awk -v a="$ta" -v b="$tb" -v hz="$TICK" -v n="$sn" \
+        'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n }')
     rss_mb=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
     ncpu_us=$(awk -v t="$nticks" -v hz="$TICK" -v n="$d" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
     echo "  $d deliveries in $dur s from first to last ($avg/s overall)"
-    echo "  steady rate (middle 80%): $steady deliveries/s"
+    echo "  steady rate (middle 80%, from nginx's access log): $steady deliveries/s"
+    lim=""
+    [ "$mode" != rss ] && eval "lim=\${LIMIT_$k:-}"
+    [ -n "$lim" ] && echo "  = x$(awk -v r="$steady" -v l="$lim" 'BEGIN { printf "%.2f", r / l }') the HTTP limit" \
+        "(wrk, $lim/s; target >= x$TARGET_RATIO)"
     echo "  bridge CPU: $(awk -v t="$ticks" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz }') s" \
-        "= $cpu_us us/delivery; nginx workers: $ncpu_us us/delivery"
+        "= $cpu_us us/delivery over the whole run, $cpus_us us in the steady phase; nginx workers: $ncpu_us us/delivery"
+    echo "  100 ms intervals with no delivery in the steady phase: $empty of $inside" \
+        "(series: $D/series-100ms.txt)"
     echo "  bridge peak RSS (VmHWM) $rss_mb MB (VmRSS at the end $((rss / 1024)) MB);" \
-        "peak open connections at nginx $peak"
+        "peak open connections at nginx $peak$([ "$mode" = rss ] && echo "; most in flight seen $peak_if")"
     echo "  bridge CPU by thread (name/tid ticks of 1/$TICK s): $(head -6 "$D/threads" |
         awk -F'\t' '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')"
+    sys="" syss=""
+    if [ -n "$withperf" ]; then
+        # perf's interval lines: "seconds since PERF_T0,count,,event,...";
+        # an interval is in the steady phase when it ends inside it.
+        read -r sys syss <<EOF_S
+$(awk -F, -v t0="$PERF_T0" -v a="$sa" -v b="$sb" -v n="$d" -v sn="$sn" '
+    /^#/ || NF < 4 || $2 !~ /^[0-9]+$/ { next }
+    { all += $2; e = t0 + $1; if (e > a + 0.1 && e <= b) st += $2 }
+    END { if (all == 0) { print "- -"; exit }
+          printf "%.1f %.1f\n", all / n, (sn > 0 ? st / sn : 0) }' "$D/syscalls.csv")
+EOF_S
+        if [ "$sys" = - ]; then
+            echo "  syscalls: perf stat counted nothing (see $D/syscalls.csv)"
+            sys="" syss=""
+        else
+            echo "  syscalls per delivery (perf stat, raw_syscalls:sys_enter): $sys over the whole run" \
+                "(from ready), $syss in the steady phase"
+        fi
+    fi
+    plot "$D" "${VERSION%% (*}: $nev events of $SIZE B, K=$k, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
     if [ -n "$PERF" ]; then
         # Self time by library and symbol (libcurl is stripped: its static
         # functions show as addresses), then inclusive time, which names
@@ -467,7 +772,12 @@ throughput() {
         echo "  perf: top named functions by inclusive time:"
         head -25 "$D/perf-children.txt" | sed 's/^ */    /'
     fi
-    eval "RATE_$k=$steady CPU_$k=$cpu_us RSS_$k=$rss_mb PEAKCONN_$k=$peak"
+    if [ "$mode" = rss ]; then
+        RSS10K=$rss_mb RSS10K_INFLIGHT=$peak_if
+        return 0
+    fi
+    eval "RATE_$k=$steady CPU_$k=$cpu_us CPUS_$k=$cpus_us RSS_$k=$rss_mb PEAKCONN_$k=$peak EMPTY_$k=$empty"
+    eval "SYS_$k=$sys SYSS_$k=$syss"
 }
 
 # ---- latency ------------------------------------------------------------
@@ -494,7 +804,7 @@ latency() {
         die "the bridge got no partitions within 60 s (see $D/bridge.log)"
     sleep 1
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$count" \
-        --rate "$RATE" --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        --rate "$RATE" $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "loadgen failed: $(cat "$D/loadgen.err")"
     sed -n 's/^loadgen: produced/  loadgen: produced/p' "$D/loadgen.out"
     polls=0
@@ -566,7 +876,7 @@ iso_drain() {
     # event and ~0.5 KiB more each) must fit the mock's ~5 MiB a partition.
     start_cluster "$D" $((PARTS * 2))
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$ISO_N" \
-        --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "preloading with loadgen failed: $(cat "$D/loadgen.err")"
     SLOW_PORT=""
     [ "$mode" = with ] && SLOW_PORT=$SLOW_RPORT
@@ -683,7 +993,7 @@ iso_rate() {
     polls=0
     t0=$(now)
     "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count "$count" \
-        --rate "$RATE" --size "$SIZE" --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
+        --rate "$RATE" $SHAPE --accounts "$ACCOUNTS" >"$D/loadgen.out" 2>"$D/loadgen.err" ||
         die "loadgen failed: $(cat "$D/loadgen.err")"
     # shellcheck disable=SC2317
     delivered() {
@@ -721,9 +1031,13 @@ drain_cpu() {
 
 for k in $KS; do
     case "$k" in '' | *[!0-9]*) die "BENCH_ENDPOINTS must list integers" ;; esac
-    eval "RATE_$k='' CPU_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
+    eval "RATE_$k='' CPU_$k='' CPUS_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
+    eval "LIMIT_$k='' EMPTY_$k='' SYS_$k='' SYSS_$k=''"
 done
+PLOTS=""
+RSS10K="" RSS10K_INFLIGHT=""
 case " $RUNS " in *" throughput "*) for k in $KS; do throughput "$k"; done ;; esac
+case " $RUNS " in *" rss "*) throughput 1 rss ;; esac
 case " $RUNS " in *" latency "*) for k in $KS; do latency "$k"; done ;; esac
 ROUTING=""
 case " $RUNS " in *" routing "*)
@@ -760,28 +1074,46 @@ verdict() { # VALUE OP TARGET: "VALUE ok", "VALUE MISSED" or "not run"
         print v (ok ? " ok" : " MISSED") }'
 }
 rows() { # the table, tab-separated: a header, then one row per figure
-    r="" c="" m="" pc="" p5="" p9=""
-    printf 'N=%s events, %s partitions' "$N" "$PARTS"
+    v="" l="" pc=""
+    printf 'N=%s events of %s B, %s partitions, HTTP' "$N" "$SIZE" "$PARTS"
     for k in $KS; do printf '\tK=%s endpoint(s)/event' "$k"; done
-    printf '\ttarget (issue)\n'
-    printf 'steady deliveries/s'
-    for k in $KS; do eval "r=\$RATE_$k"; printf '\t%s' "$(verdict "$r" '>=' $TARGET_RATE)"; done
-    printf '\t>= %s\n' $TARGET_RATE
-    printf 'CPU us/delivery'
-    for k in $KS; do eval "c=\$CPU_$k"; printf '\t%s' "$(verdict "$c" '<=' $TARGET_CPU_US)"; done
-    printf '\t<= %s\n' $TARGET_CPU_US
-    printf 'peak RSS MB (open connections at peak)'
+    printf '\ttarget (issue 10)\n'
+    row() { # LABEL VAR OP TARGET TARGET-TEXT: one figure per K
+        printf '%s' "$1"
+        for k in $KS; do
+            eval "v=\${$2_$k:-}"
+            if [ -n "$3" ]; then printf '\t%s' "$(verdict "$v" "$3" "$4")"; else printf '\t%s' "${v:-not run}"; fi
+        done
+        printf '\t%s\n' "$5"
+    }
+    row 'HTTP limit: wrk requests/s (same nginx, body, connections)' LIMIT '' '' ''
+    row 'steady deliveries/s (middle 80%)' RATE '' '' ''
+    printf 'steady rate / HTTP limit'
     for k in $KS; do
-        eval "m=\$RSS_$k pc=\$PEAKCONN_$k"
-        printf '\t%s%s' "$(verdict "$m" '<=' $TARGET_RSS_MB)" "${pc:+ ($pc)}"
+        eval "v=\${RATE_$k:-} l=\${LIMIT_$k:-}"
+        printf '\t%s' "$(verdict "$(awk -v r="$v" -v l="$l" 'BEGIN { if (r != "" && l + 0 > 0) printf "%.2f", r / l }')" '>=' $TARGET_RATIO)"
+    done
+    printf '\t>= %s\n' $TARGET_RATIO
+    row 'bridge CPU us/delivery, steady phase' CPUS '<=' $TARGET_CPU_US "<= $TARGET_CPU_US"
+    row 'bridge CPU us/delivery, whole run' CPU '' '' ''
+    row 'empty 100 ms intervals, steady phase' EMPTY '<=' $TARGET_EMPTY "$TARGET_EMPTY"
+    row 'syscalls/delivery, steady phase (perf stat)' SYSS '' '' ''
+    row 'syscalls/delivery, whole run (perf stat)' SYS '' '' ''
+    printf 'peak RSS MB, default max_in_flight (open connections at peak)'
+    for k in $KS; do
+        eval "v=\${RSS_$k:-} pc=\${PEAKCONN_$k:-}"
+        printf '\t%s%s' "${v:-not run}" "${pc:+ ($pc)}"
+    done
+    printf '\t\n'
+    printf 'peak RSS MB, max_in_flight %s (rss run, K=1; most in flight seen)' "$RSS_MAX_IN_FLIGHT"
+    for k in $KS; do
+        if [ "$k" = 1 ]; then
+            printf '\t%s%s' "$(verdict "$RSS10K" '<=' $TARGET_RSS_MB)" "${RSS10K_INFLIGHT:+ ($RSS10K_INFLIGHT)}"
+        else printf '\t'; fi
     done
     printf '\t<= %s with 10,000 in flight\n' $TARGET_RSS_MB
-    printf 'p50 latency ms at %s events/s' "$RATE"
-    for k in $KS; do eval "p5=\$P50_$k"; printf '\t%s' "${p5:-not run}"; done
-    printf '\t\n'
-    printf 'p99 latency ms at %s events/s' "$RATE"
-    for k in $KS; do eval "p9=\$P99_$k"; printf '\t%s' "$(verdict "$p9" '<=' $TARGET_P99_MS)"; done
-    printf '\t<= %s\n' $TARGET_P99_MS
+    row "p50 latency ms at $RATE events/s" P50 '' '' ''
+    row "p99 latency ms at $RATE events/s" P99 '<=' $TARGET_P99_MS "<= $TARGET_P99_MS"
 }
 # iso_rows: the isolation table, tab-separated, when it was run.
 iso_rows() {
@@ -828,9 +1160,14 @@ txt() { # rows as padded text
     echo "- Kafka: tests/helpers/mockkafka (librdkafka mock cluster), 1 broker, $PARTS partitions;" \
         "events of $(sed -n 's/.*event_bytes=\([0-9]*\).*/\1/p' "$T"/*/loadgen.out 2>/dev/null | head -1) bytes, $ACCOUNTS account keys"
     echo "- load average before the runs: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- bridge: workers=2, max_in_flight=$MAX_IN_FLIGHT, endpoint_max_in_flight=$EP_MAX, attempts log $ATTEMPTS_LOG"
-    echo "- steady rate: middle 80% of the time from first to last delivery, nginx request counter sampled every 0.2 s"
-    echo "- CPU: bridge utime+stime over the whole run / deliveries; RSS: VmHWM before SIGTERM"
+    echo "- bridge: workers=2, max_in_flight=${MAX_IN_FLIGHT:-1024 (default)}, endpoint_max_in_flight=$EP_MAX, attempts log $ATTEMPTS_LOG"
+    echo "- HTTP limit: wrk -t$WRK_THREADS -c(endpoint_max_in_flight x K) -d${WRK_SECS}s POSTing a preloaded event to the same nginx, before the bridge's run"
+    echo "- steady rate: deliveries in the middle 80% of the time from first to last delivery, from nginx's access log (\$msec)"
+    echo "- CPU: bridge utime+stime / deliveries, over the whole run and over the steady phase (ticks sampled every 0.1 s);" \
+        "RSS: VmHWM before SIGTERM"
+    echo "- syscalls: perf stat -I 100 -e raw_syscalls:sys_enter over the bridge's threads (a counter per syscall entry," \
+        "~0.1-0.2 us each, included in the CPU figures of the throughput runs; BENCH_SYSCALLS=$SYSCALLS)"
+    echo "- HTTPS: not run: the bridge has no setting for a CA file, so it cannot verify a self-signed certificate"
     echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \
         "consumer fetch.wait.max.ms=$([ "$FETCH_WAIT_MS" -gt 0 ] && echo "$FETCH_WAIT_MS" || echo "500 (default)");" \
         "quantiles estimated from fixed buckets"
@@ -853,9 +1190,15 @@ echo "N=$N events of ~$SIZE bytes, $PARTS partitions; nginx $NGINX_WORKERS worke
     "latency at $RATE events/s for $LAT_SECS s (quantiles estimated from fixed histogram buckets)"
 echo
 txt
+echo "HTTPS: not run: the bridge has no setting for a CA file, so it cannot verify a self-signed certificate"
 if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
     echo
     txt iso_rows
+fi
+if [ -n "$PLOTS" ]; then
+    echo
+    echo "deliveries per 100 ms (PNG):"
+    for f in $PLOTS; do echo "  $f"; done
 fi
 echo
 echo "logs: $T"

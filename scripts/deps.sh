@@ -17,6 +17,10 @@ command -v kcat >/dev/null      || need="$need kcat"
 command -v jq >/dev/null        || need="$need jq"
 command -v curl >/dev/null      || need="$need curl"
 [ -x /usr/sbin/nginx ]          || need="$need nginx-light"
+# make bench: wrk measures the machine's HTTP limit, gnuplot draws the
+# deliveries per 100 ms (perf, for syscall counts, is optional: linux-perf).
+command -v wrk >/dev/null       || need="$need wrk"
+command -v gnuplot >/dev/null   || need="$need gnuplot-nox"
 command -v cppcheck >/dev/null  || need="$need cppcheck"
 # The tests check /metrics with the Prometheus client library's own parser.
 /usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null ||

@@ -1,14 +1,20 @@
 /*
  * loadgen: a small librdkafka producer for the benchmark (bench/run.sh).
  *
- *   loadgen --bootstrap B --topic T --count N [--rate R] [--size BYTES]
- *           [--accounts M] [-X name=value]...
+ *   loadgen --bootstrap B --topic T --count N [--rate R]
+ *           [--size BYTES | --event FILE] [--accounts M] [-X name=value]...
  *
  * Produces N valid Subscribe events (a trimmed seed-002 event: fresh UUID
  * eventId, eventDetails.accountId a fixed UUID, padded to about BYTES)
  * keyed by accountId, as fast as the producer takes them or at R events/s
  * (paced in 1 ms batches against the monotonic clock), waits for every
  * delivery report and prints what was produced and how long it took.
+ *
+ * With --event FILE the events are FILE's event instead (the benchmark
+ * gives it seed 002 whole, as jq prints it: what users send), byte for
+ * byte but for trailing whitespace: every occurrence of its eventId's UUID
+ * gets the fresh one (seed 002's calendarSubscriptionId is the same UUID),
+ * every occurrence of its accountId's UUID the account's.
  *
  * With --accounts M (default 1) the events cycle over M fixed account UUIDs
  * so that the keys, and with them the records, spread over the partitions.
@@ -72,9 +78,10 @@ struct stats {
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: loadgen --bootstrap HOST:PORT --topic TOPIC --count N [--rate R]\n"
-                "               [--size BYTES] [--accounts M] [-X name=value]...\n"
+                "               [--size BYTES | --event FILE] [--accounts M] [-X name=value]...\n"
                 "  --rate R      events per second (default: as fast as possible)\n"
                 "  --size BYTES  approximate event size (default 500)\n"
+                "  --event FILE  FILE's event, with fresh eventId and accountId UUIDs\n"
                 "  --accounts M  cycle over M fixed account UUIDs, the record keys (default 1)\n"
                 "  -X name=value a librdkafka producer property (repeatable)\n");
 }
@@ -118,6 +125,100 @@ static void account_id(char *buf, size_t size, long long i, long long m)
         snprintf(buf, size, "%.24s%012llx", FIXED_ACCOUNT,
                  (unsigned long long)i & 0xffffffffffffULL);
     }
+}
+
+/* An --event template: the event, and where its eventId and accountId
+ * UUIDs are (every occurrence of each). */
+#define MAX_PLACES 16
+struct template
+{
+    char *ev;
+    size_t len;
+    size_t id_at[MAX_PLACES], account_at[MAX_PLACES];
+    int n_id, n_account;
+};
+
+/* Finds the 36-character string value of the first "field" in t->ev and
+ * every occurrence of that value; 0, or -1 with a message in err. */
+static int find_places(const struct template *t, const char *field, size_t *at, int *n, char *err,
+                       size_t err_size)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "\"%s\"", field);
+    const char *p = strstr(t->ev, key);
+    if (p != NULL) {
+        p += strlen(key);
+        p += strspn(p, " \t\r\n");
+        p = *p == ':' ? p + 1 : NULL;
+    }
+    if (p != NULL) {
+        p += strspn(p, " \t\r\n");
+        p = *p == '"' && strlen(p) > 37 && p[37] == '"' ? p + 1 : NULL;
+    }
+    if (p == NULL) {
+        snprintf(err, err_size, "no \"%s\" with a 36-character string value", field);
+        return -1;
+    }
+    char uuid[37];
+    memcpy(uuid, p, 36);
+    uuid[36] = '\0';
+    *n = 0;
+    for (const char *q = strstr(t->ev, uuid); q != NULL; q = strstr(q + 36, uuid)) {
+        if (*n == MAX_PLACES) {
+            snprintf(err, err_size, "%s's value occurs more than %d times", field, MAX_PLACES);
+            return -1;
+        }
+        at[(*n)++] = (size_t)(q - t->ev);
+    }
+    return 0;
+}
+
+/* Reads an --event FILE into t; 0, or -1 with a message in err. */
+static int read_template(const char *path, struct template *t, char *err, size_t err_size)
+{
+    int rc = -1;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    size_t cap = 4096;
+    t->ev = xmalloc(cap);
+    t->len = 0;
+    size_t got;
+    while ((got = fread(t->ev + t->len, 1, cap - t->len - 1, fp)) > 0) {
+        t->len += got;
+        if (t->len + 1 == cap) {
+            if (cap >= 16 * 1024 * 1024) {
+                snprintf(err, err_size, "%s: larger than 16 MiB", path);
+                goto out;
+            }
+            cap *= 2;
+            t->ev = xrealloc(t->ev, cap);
+        }
+    }
+    if (ferror(fp)) {
+        snprintf(err, err_size, "%s: read error", path);
+        goto out;
+    }
+    while (t->len > 0 && strchr(" \t\r\n", t->ev[t->len - 1]) != NULL) {
+        t->len--;
+    }
+    t->ev[t->len] = '\0';
+    if (strlen(t->ev) != t->len) {
+        snprintf(err, err_size, "%s: holds a NUL byte", path);
+        goto out;
+    }
+    if (find_places(t, "eventId", t->id_at, &t->n_id, err, err_size) != 0 ||
+        find_places(t, "accountId", t->account_at, &t->n_account, err, err_size) != 0) {
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    return rc;
 }
 
 /* Writes one event with pad padding bytes into buf, which holds at least
@@ -237,15 +338,16 @@ int main(int argc, char **argv)
         {"rate", required_argument, NULL, 'r'},
         {"size", required_argument, NULL, 's'},
         {"accounts", required_argument, NULL, 'a'},
+        {"event", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *bootstrap = NULL, *topic = NULL;
+    const char *bootstrap = NULL, *topic = NULL, *event_file = NULL;
     const char *props[MAX_PROPS];
     int n_props = 0;
     long long count = -1, rate = 0, size = 500, accounts = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "b:t:n:r:s:a:X:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "b:t:n:r:s:a:e:X:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
             bootstrap = optarg;
@@ -277,6 +379,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'e':
+            event_file = optarg;
+            break;
         case 'X':
             if (strchr(optarg, '=') == NULL || n_props == MAX_PROPS) {
                 fprintf(stderr, "loadgen: -X takes name=value (at most %d)\n", MAX_PROPS);
@@ -301,11 +406,25 @@ int main(int argc, char **argv)
     char id[UTIL_UUID_LEN], account[UTIL_UUID_LEN];
     util_uuid4(id);
     account_id(account, sizeof(account), 0, accounts);
-    char *value = xmalloc((size_t)size + EVENT_BARE_MAX);
-    size_t bare = build_event(value, id, account, 0);
-    size_t pad_fixed = sizeof(pad_open) - 1 + sizeof(pad_close) - 1;
-    size_t pad = (size_t)size > bare + pad_fixed ? (size_t)size - bare - pad_fixed : 0;
-    size_t ev_len = build_event(value, id, account, pad);
+    struct template tpl = {0};
+    char *value;
+    size_t ev_len;
+    if (event_file != NULL) {
+        char err[512];
+        if (read_template(event_file, &tpl, err, sizeof(err)) != 0) {
+            fprintf(stderr, "loadgen: --event %s\n", err);
+            free(tpl.ev);
+            return 2;
+        }
+        value = tpl.ev;
+        ev_len = tpl.len;
+    } else {
+        value = xmalloc((size_t)size + EVENT_BARE_MAX);
+        size_t bare = build_event(value, id, account, 0);
+        size_t pad_fixed = sizeof(pad_open) - 1 + sizeof(pad_close) - 1;
+        size_t pad = (size_t)size > bare + pad_fixed ? (size_t)size - bare - pad_fixed : 0;
+        ev_len = build_event(value, id, account, pad);
+    }
 
     struct stats *st = xcalloc(1, sizeof(*st));
     char errstr[512];
@@ -353,8 +472,17 @@ int main(int argc, char **argv)
             util_uuid4(id);
             account_id(account, sizeof(account), sent % accounts, accounts);
             /* eventId and accountId have fixed lengths and places. */
-            memcpy(value + sizeof(event_head) - 1, id, 36);
-            memcpy(value + sizeof(event_head) - 1 + 36 + sizeof(event_mid) - 1, account, 36);
+            if (event_file != NULL) {
+                for (int i = 0; i < tpl.n_id; i++) {
+                    memcpy(value + tpl.id_at[i], id, 36);
+                }
+                for (int i = 0; i < tpl.n_account; i++) {
+                    memcpy(value + tpl.account_at[i], account, 36);
+                }
+            } else {
+                memcpy(value + sizeof(event_head) - 1, id, 36);
+                memcpy(value + sizeof(event_head) - 1 + 36 + sizeof(event_mid) - 1, account, 36);
+            }
             if (produce_one(rk, topic, value, ev_len, account) != 0) {
                 rc = 1;
                 break;
