@@ -200,6 +200,7 @@ static int send_one(const struct conf *conf, struct endpoint *ep, const char *ty
         .connect_timeout_ms = conf->delivery.connect_timeout_ms,
         .timeout_ms = conf->delivery.timeout_ms,
         .user_agent = "webhook-bridge/" WB_VERSION,
+        .ca_file = conf->delivery.ca_file,
         .guard = guard,
     };
     if (deliver_start(&d, &opts, on_done, &w, errstr, sizeof(errstr)) != 0) {

@@ -86,6 +86,7 @@ static int check_cidr(const char *value, char *errstr, size_t errstr_size);
 static int check_event_type(const char *value, char *errstr, size_t errstr_size);
 static int check_listen(const char *value, char *errstr, size_t errstr_size);
 static int check_log_level(const char *value, char *errstr, size_t errstr_size);
+static int check_readable_or_empty(const char *value, char *errstr, size_t errstr_size);
 
 #define CONF_FIELD(f) offsetof(struct conf, f)
 #define EP_FIELD(f) offsetof(struct endpoint, f)
@@ -262,6 +263,15 @@ static const struct conf_row conf_rows[] = {
      .help = "Allow deliveries to loopback, private, link-local and other internal addresses "
              "(checked on the resolved address at connect time). Keep false in production: it "
              "is the guard against SSRF."},
+    {.path = "delivery.ca_file",
+     .type = CT_STRING,
+     .def = "\"\"",
+     .off = CONF_FIELD(delivery.ca_file),
+     .check = check_readable_or_empty,
+     .expect = "the path of a readable PEM file of CA certificates, or \"\"",
+     .help = "CA certificates (PEM) that HTTPS endpoints' certificates are verified against, "
+             "instead of the system's store (\"\"): an internal CA, say.  Verification of "
+             "the certificate and of the host name is always on."},
     {.path = "delivery.allow_networks",
      .type = CT_STRING_LIST,
      .def = "[]",
@@ -1393,6 +1403,20 @@ static int check_nonempty(const char *value, char *errstr, size_t errstr_size)
         util_errf(errstr, errstr_size, "empty string (expected a non-empty string)");
         return -1;
     }
+    return 0;
+}
+
+static int check_readable_or_empty(const char *value, char *errstr, size_t errstr_size)
+{
+    if (value[0] == '\0') {
+        return 0;
+    }
+    FILE *fp = fopen(value, "r");
+    if (fp == NULL) {
+        util_errf(errstr, errstr_size, "cannot read \"%s\": %s", value, strerror(errno));
+        return -1;
+    }
+    fclose(fp);
     return 0;
 }
 

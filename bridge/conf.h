@@ -49,6 +49,7 @@ struct conf {
         int64_t timeout_ms;          /* default 10s */
         int64_t drain_timeout_ms;    /* at SIGTERM, for running attempts; default 10s */
         bool allow_private_networks; /* default false */
+        char *ca_file;               /* CA certificates (PEM) for HTTPS; "" the system's */
         char **allow_networks;       /* CIDR ranges let through the guard */
         size_t n_allow_networks;
         int64_t max_event_bytes; /* events larger are invalid; default 900 KiB */

@@ -122,6 +122,7 @@ struct worker {
 struct deliver {
     struct deliver_opts opts; /* const once started */
     char *user_agent;
+    char *ca_file;               /* opts.ca_file, owned */
     struct admission_limits lim; /* per worker: the settings divided by the workers */
     deliver_done_cb *done;
     void *opaque;
@@ -527,6 +528,11 @@ static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
     /* No proxy from the environment (http_proxy, ...): the guard would see
      * only the proxy's address, and a delivery must go where its URL says. */
     SETOPT(rc, e, CURLOPT_PROXY, "");
+    /* Verification stays on (libcurl's default): only where the CAs come
+     * from changes. */
+    if (d->opts.ca_file != NULL && d->opts.ca_file[0] != '\0') {
+        SETOPT(rc, e, CURLOPT_CAINFO, d->opts.ca_file);
+    }
     return rc;
 }
 
@@ -964,6 +970,7 @@ static void deliver_free(struct deliver *d)
     }
     free(d->workers);
     free(d->user_agent);
+    free(d->ca_file);
     free(d);
 }
 
@@ -1020,6 +1027,8 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
     d->user_agent =
         xstrdup(opts->user_agent != NULL ? opts->user_agent : "webhook-bridge/" WB_VERSION);
     d->opts.user_agent = d->user_agent;
+    d->ca_file = opts->ca_file != NULL ? xstrdup(opts->ca_file) : NULL;
+    d->opts.ca_file = d->ca_file;
     /* Each worker gets its part of every limit (rounded up, at least 1):
      * deliver_submit spreads deliveries evenly over the workers. */
     d->lim.cap = (opts->endpoint_max_in_flight + opts->workers - 1) / opts->workers;

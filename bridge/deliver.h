@@ -46,6 +46,8 @@ struct deliver_opts {
     int64_t connect_timeout_ms;
     int64_t timeout_ms;
     const char *user_agent;       /* "webhook-bridge/<version>" */
+    const char *ca_file;          /* CA certificates (PEM) for HTTPS, or NULL or "" for
+                                     libcurl's default store */
     const struct netguard *guard; /* the SSRF guard, or NULL to allow every address;
                                       must outlive the workers */
 };

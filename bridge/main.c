@@ -301,6 +301,7 @@ static int cmd_run(int argc, char **argv)
         .connect_timeout_ms = conf->delivery.connect_timeout_ms,
         .timeout_ms = conf->delivery.timeout_ms,
         .user_agent = "webhook-bridge/" WB_VERSION,
+        .ca_file = conf->delivery.ca_file,
         .guard = guard,
     };
     if (deliver_start(&pl.deliver, &dopts, pipeline_attempt_done, &pl, errstr, sizeof(errstr)) !=
