@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include "conf.h"
 #include "kafka.h"
@@ -50,6 +51,7 @@
 #include "metrics.h"
 #include "offsets.h"
 #include "pipeline.h"
+#include "prefetch.h"
 
 #define BP_PAUSE_AFTER_MS 1000  /* saturated this long: pause the partitions */
 #define BP_SLEEP_MS 1           /* a saturated loop's turn */
@@ -65,8 +67,10 @@
 #define COMMITTED_TIMEOUT_MS 10000 /* reading committed offsets, committing maps */
 #define REVOKE_POLL_MS 10
 #define REVOKE_COMMIT_RETRY_MS 5000
-#define LEAVE_QUIET_MS 500  /* leave_group: no rebalance callback for this long */
-#define LEAVE_EXTRA_MS 5000 /* leave_group: beyond a revoke's own wait */
+#define LEAVE_QUIET_MS 500        /* leave_group: no rebalance callback for this long */
+#define LEAVE_EXTRA_MS 5000       /* leave_group: beyond a revoke's own wait */
+#define PREFETCH_CHECK_EVERY 32   /* records between looks at librdkafka's queue */
+#define FETCH_WAKE_TIMEOUT_MS 100 /* the waking request's longest wait */
 
 struct consumer {
     char *name;
@@ -98,6 +102,9 @@ struct consumer {
     /* The pause state as the loop last published it, every
      * COMMIT_INTERVAL_MS (consumer_paused). */
     atomic_int pub_held, pub_full, pub_bp;
+    rd_kafka_queue_t *queue;  /* librdkafka's consumer queue (its length) */
+    struct prefetch prefetch; /* when to wake the fetchers (prefetch.h) */
+    unsigned since_check;     /* records since the last look at the queue */
 };
 
 /* Publishes the pause state for other threads (consumer thread). */
@@ -599,6 +606,48 @@ void consumer_refresh_subscription(struct consumer *c)
     }
 }
 
+/* Wakes the broker threads that fetch the partitions this loop consumes
+ * (prefetch.h): a ListOffsets request for their latest offsets goes to
+ * each leader, whose thread then decides to fetch again.  It changes no
+ * fetch position and no pause state.  Blocks for one round trip. */
+static void wake_fetchers(struct consumer *c)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(c->assigned->cnt);
+    for (int i = 0; i < c->assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &c->assigned->elems[i];
+        if (runnable(c, tp->topic, tp->partition)) {
+            rd_kafka_topic_partition_list_add(list, tp->topic, tp->partition)->offset =
+                RD_KAFKA_OFFSET_END;
+        }
+    }
+    if (list->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, list, FETCH_WAKE_TIMEOUT_MS);
+        metrics_inc(M_fetch_wakeups);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_debug("%s: waking the fetchers: %s", c->name, rd_kafka_err2str(err));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* After a record (rkm_len its bytes), or with none (rkm_len -1): looks at
+ * librdkafka's queue now and then, and wakes the fetchers when it has
+ * drained (prefetch.h). */
+static void prefetch_turn(struct consumer *c, ssize_t rkm_len)
+{
+    if (rkm_len >= 0) {
+        prefetch_record(&c->prefetch, (size_t)rkm_len);
+        if (++c->since_check < PREFETCH_CHECK_EVERY) {
+            return;
+        }
+    }
+    c->since_check = 0;
+    if (!c->bp_paused &&
+        prefetch_decide(&c->prefetch, rd_kafka_queue_length(c->queue), util_mono_ms())) {
+        wake_fetchers(c);
+    }
+}
+
 static void *consumer_main(void *arg)
 {
     struct consumer *c = arg;
@@ -618,6 +667,9 @@ static void *consumer_main(void *arg)
             continue;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, (int)wait_ms);
+        prefetch_turn(c, rkm != NULL && rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR
+                             ? (ssize_t)(rkm->len + rkm->key_len)
+                             : -1);
         if (rkm != NULL) {
             if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 handle(c, rkm);
@@ -774,7 +826,17 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
             goto fail;
         }
     }
+    /* The queue's bounds as set (ours or the user's), for prefetch. */
+    char qkb[32] = "", qmsgs[32] = "";
+    size_t qkb_size = sizeof(qkb), qmsgs_size = sizeof(qmsgs);
+    if (rd_kafka_conf_get(kconf, "queued.max.messages.kbytes", qkb, &qkb_size) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_get(kconf, "queued.min.messages", qmsgs, &qmsgs_size) != RD_KAFKA_CONF_OK) {
+        util_errf(errstr, errstr_size, "%s: cannot read the queue's bounds", opts->name);
+        goto fail;
+    }
     struct consumer *c = xcalloc(1, sizeof(*c));
+    prefetch_init(&c->prefetch, strtoll(qkb, NULL, 10), strtoll(qmsgs, NULL, 10));
     c->name = xstrdup(opts->name);
     c->h = *h;
     c->pl = pl;
@@ -809,6 +871,7 @@ int consumer_start(struct consumer **cp, const struct conf *conf, const char *bo
     }
     kconf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, opts->subscription, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
@@ -899,6 +962,9 @@ void consumer_close(struct consumer *c)
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("%s: close: %s", c->name, rd_kafka_err2str(err));
+    }
+    if (c->queue != NULL) {
+        rd_kafka_queue_destroy(c->queue);
     }
     rd_kafka_destroy(c->rk);
     rd_kafka_poll(c->maps_rk, 0); /* the last commits' results */

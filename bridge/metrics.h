@@ -77,7 +77,9 @@
       "Records skipped on assignment: the previous owner's commit listed them as resolved")        \
     X(partitions_paused_full, "partitions_paused_full_total", "",                                  \
       "Times a partition was paused with its offset tracker at its bound (records resolved "       \
-      "behind an unresolved one)")
+      "behind an unresolved one)")                                                                 \
+    X(fetch_wakeups, "kafka_fetch_wakeups_total", "",                                              \
+      "Times the consumer woke librdkafka's fetchers after its queue drained (prefetch.h)")
 
 enum metrics_counter {
 #define METRICS_ENUM(name, family, labels, help) M_##name,
