@@ -10,7 +10,7 @@
 # 16 MiB of 1.5 KB events left 100 ms intervals with no delivery).
 . tests/e2e/lib.sh
 
-start_cluster $(cluster_topics 4 1s)
+start_outliving_cluster 4 1s
 start_receiver fast
 cat >"$T/bridge.conf" <<CONF
 kafka = { brokers = "$BOOT"; create_topics = false; topics = { attempts = ""; };
