@@ -31,7 +31,8 @@
 #               ends); peak RSS is VmHWM just before SIGTERM; syscalls per
 #               delivery are perf stat -I 100 -e raw_syscalls:sys_enter
 #               counts (whole run from "ready", and the 100 ms intervals
-#               ending in the steady phase).
+#               ending in the steady phase); the connections that carried
+#               the deliveries are nginx's distinct $connection numbers.
 #   rss         a K=1 drain of 3 x RSS_MAX_IN_FLIGHT events (at most N)
 #               with max_in_flight = RSS_MAX_IN_FLIGHT (10,000: the RSS
 #               target's figure), without perf or wrk, into an nginx
