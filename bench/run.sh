@@ -59,7 +59,10 @@
 #               handshakes per delivery (~0 with keep-alive), and the
 #               protocol and cipher negotiated (TLSv1.3,
 #               TLS_AES_256_GCM_SHA384 with nginx's and Debian OpenSSL 3's
-#               defaults).
+#               defaults; ssl_protocols is set, see bench/nginx.conf).  The
+#               table puts each HTTPS figure under its HTTP one and adds the
+#               bridge's steady CPU per delivery HTTPS - HTTP: what TLS
+#               costs it with keep-alive.
 #   latency     a fresh cluster and bridge, idle, then loadgen at 1,000
 #               events/s for 10 s; p50/p99 of delivery_latency (Kafka
 #               timestamp to 2xx) from the bridge's "final stats" line.
@@ -1234,6 +1237,13 @@ rows() { # the table, tab-separated: a header, then one row per figure
     row 'HTTPS: bridge CPU us/delivery, steady phase' HCPUS '<=' $TARGET_CPU_US "<= $TARGET_CPU_US"
     row 'bridge CPU us/delivery, whole run' CPU '' '' ''
     row 'HTTPS: bridge CPU us/delivery, whole run' HCPU '' '' ''
+    # What TLS costs the bridge per delivery with keep-alive.
+    printf 'HTTPS - HTTP: bridge CPU us/delivery, steady phase'
+    for k in $KS; do
+        eval "v=\${HCPUS_$k:-} l=\${CPUS_$k:-}"
+        printf '\t%s' "$(awk -v h="$v" -v p="$l" 'BEGIN { if (h == "" || p == "") print "not run"; else printf "%+.1f\n", h - p }')"
+    done
+    printf '\t\n'
     row 'empty 100 ms intervals, steady phase' EMPTY '<=' $TARGET_EMPTY "$TARGET_EMPTY"
     row 'HTTPS: empty 100 ms intervals, steady phase' HEMPTY '<=' $TARGET_EMPTY "$TARGET_EMPTY"
     row 'syscalls/delivery, steady phase (perf stat)' SYSS '' '' ''
