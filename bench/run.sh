@@ -31,7 +31,8 @@
 #               ends); peak RSS is VmHWM just before SIGTERM; syscalls per
 #               delivery are perf stat -I 100 -e raw_syscalls:sys_enter
 #               counts (whole run from "ready", and the 100 ms intervals
-#               ending in the steady phase).
+#               ending in the steady phase); the connections that carried
+#               the deliveries are nginx's distinct $connection numbers.
 #   rss         a K=1 drain of 3 x RSS_MAX_IN_FLIGHT events (at most N)
 #               with max_in_flight = RSS_MAX_IN_FLIGHT (10,000: the RSS
 #               target's figure), without perf or wrk, into an nginx
@@ -40,9 +41,28 @@
 #               so the deliveries pile up to max_in_flight.  Its peak RSS,
 #               and the most deliveries in flight seen (the bridge's
 #               in_flight gauge, scraped with every poll) to show they did.
-#   https       not there: the bridge has no setting for a CA file to verify
-#               a self-signed certificate with (bridge/conf.c), so it cannot
-#               be measured against a local HTTPS nginx.
+#   https       the throughput drain over HTTPS, for the same K: the same
+#               nginx (same worker count and settings, keep-alive) also
+#               listens with ssl, with a server certificate for IP
+#               127.0.0.1 signed by a CA that openssl makes in the log
+#               directory (RSA 2048, as tests/e2e/tls.sh); the bridge's
+#               config adds delivery.ca_file = that CA (verification of the
+#               certificate and host name stays on) and its endpoint URLs
+#               are https://127.0.0.1:PORT/....  First wrk's HTTPS limit
+#               (same threads, connections, body and headers, over the ssl
+#               listener; wrk does not verify the certificate), then the
+#               drain, with the same figures as throughput (ratio, CPU,
+#               syscalls, empty intervals, peak RSS, PNG), and from nginx's
+#               access log ($connection, $ssl_session_reused, $ssl_protocol,
+#               $ssl_cipher): the connections that carried the run's
+#               deliveries, each one TLS handshake, full or resumed, so
+#               handshakes per delivery (~0 with keep-alive), and the
+#               protocol and cipher negotiated (TLSv1.3,
+#               TLS_AES_256_GCM_SHA384 with nginx's and Debian OpenSSL 3's
+#               defaults; ssl_protocols is set, see bench/nginx.conf).  The
+#               table puts each HTTPS figure under its HTTP one and adds the
+#               bridge's steady CPU per delivery HTTPS - HTTP: what TLS
+#               costs it with keep-alive.
 #   latency     a fresh cluster and bridge, idle, then loadgen at 1,000
 #               events/s for 10 s; p50/p99 of delivery_latency (Kafka
 #               timestamp to 2xx) from the bridge's "final stats" line.
@@ -72,8 +92,8 @@
 # loadgen's trimmed seed-002 event padded to N bytes, 500 the small variant),
 # BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"), BENCH_RATE
 # (1000), BENCH_LATENCY_SECONDS (10), BENCH_NGINX_WORKERS (1; see below),
-# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput rss latency routing
-# isolation records", or any of them), BENCH_ISOLATION_EVENTS (100000, or
+# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput https rss latency
+# routing isolation records", or any of them), BENCH_ISOLATION_EVENTS (100000, or
 # fewer to fit), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf record -g on the
 # bridge during the throughput runs; the figures of those runs then include
 # perf's overhead), BENCH_MAX_IN_FLIGHT (empty: the config default, 1,024),
@@ -84,7 +104,8 @@
 # limit), BENCH_SYSCALLS (on, or off to run the bridge without perf stat),
 # BENCH_PROPERTIES (extra librdkafka properties for the throughput runs,
 # "name=value ..."), BENCH_ATTEMPTS_LOG (on, or off to measure the delivery
-# path without the attempts log). Needs nginx, wrk, kcat, jq, curl; gnuplot
+# path without the attempts log). Needs nginx, wrk, kcat, jq, curl (and
+# openssl for the https run); gnuplot
 # for the PNGs and perf for the syscall counts are optional (a message says
 # what is skipped).
 set -u
@@ -160,7 +181,11 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # The attempts log (one Kafka record per attempt): on, as by default, or off
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
-RUNS=${BENCH_RUNS:-throughput rss latency routing isolation records}
+RUNS=${BENCH_RUNS:-throughput https rss latency routing isolation records}
+# The https run: nginx's ssl listener, its certificate and the CA's, made in
+# the log directory when it is on.
+TLS_ON=""
+case " $RUNS " in *" https "*) TLS_ON=1 ;; esac
 # 100,000 or as many as fit the mock cluster (N_FIT above).
 ISO_N_FIT=100000
 [ "$N_FIT" -lt "$ISO_N_FIT" ] && ISO_N_FIT=$N_FIT
@@ -270,7 +295,7 @@ fi
 for c in curl jq awk od kcat; do
     command -v $c >/dev/null || die "$c is missing"
 done
-case " $RUNS " in *" throughput "*)
+case " $RUNS " in *" throughput "* | *" https "*)
     [ "$WRK_SECS" -eq 0 ] || command -v wrk >/dev/null ||
         die "wrk is missing (apt-get install wrk), or BENCH_WRK_SECONDS=0 to skip the HTTP limit"
     ;;
@@ -331,6 +356,22 @@ if [ "$SYSCALLS" = on ]; then
     fi
 fi
 
+# The https run's CA and a server certificate for IP 127.0.0.1 signed by it
+# (as tests/e2e/tls.sh makes them): nginx serves the certificate, the bridge
+# trusts the CA through delivery.ca_file.
+if [ -n "$TLS_ON" ]; then
+    command -v openssl >/dev/null || die "openssl is missing (apt-get install openssl), or leave https out of BENCH_RUNS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=webhook-bridge-bench-ca \
+        -keyout "$T/ca.key" -out "$T/ca.pem" 2>"$T/openssl.err" &&
+        openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+            -keyout "$T/server.key" -out "$T/server.csr" 2>>"$T/openssl.err" &&
+        printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext" &&
+        openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+            -days 2 -extfile "$T/san.ext" -out "$T/server.pem" 2>>"$T/openssl.err" ||
+        die "openssl could not make the https run's certificates (see $T/openssl.err)"
+    echo "https:   a CA ($T/ca.pem) and a server certificate for IP 127.0.0.1 signed by it (RSA 2048)"
+fi
+
 # ---- nginx --------------------------------------------------------------
 
 say "receiver: nginx on 127.0.0.1"
@@ -341,17 +382,24 @@ while :; do
     i=$((i + 1))
     [ $i -le 5 ] || die "nginx did not start (see $NG/error.log)"
     NPORT=$(free_port) || die "no free TCP port"
+    TLS_PORT=$(free_port) || die "no free TCP port"
+    [ "$TLS_PORT" != "$NPORT" ] || continue
+    # Without the https run, no ssl listener (the lines ending in "# tls").
     sed -e "s|@PREFIX@|$NG|g" -e "s|@PORT@|$NPORT|g" -e "s|@WORKERS@|$NGINX_WORKERS|g" \
-        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" -e "s|@PACED_RATE@|$RSS_RATE|g" bench/nginx.conf >"$NG/nginx.conf"
+        -e "s|@CONNECTIONS@|16384|g" -e "s|@NOFILE@|19000|g" -e "s|@PACED_RATE@|$RSS_RATE|g" \
+        -e "s|@TLS_PORT@|$TLS_PORT|g" -e "s|@TLS_CERT@|$T/server.pem|g" -e "s|@TLS_KEY@|$T/server.key|g" \
+        bench/nginx.conf | if [ -n "$TLS_ON" ]; then cat; else sed '/# tls$/d'; fi >"$NG/nginx.conf"
     /usr/sbin/nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" >"$NG/stdout" 2>&1 &
     NGINX_PID=$!
     PIDS="$PIDS $NGINX_PID"
-    if wait_until 10 curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NPORT/status"; then
+    if wait_until 10 curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NPORT/status" &&
+        { [ -z "$TLS_ON" ] || wait_until 10 curl -sf -o /dev/null --max-time 1 --cacert "$T/ca.pem" \
+            "https://127.0.0.1:$TLS_PORT/status"; }; then
         break
     fi
     stop "$NGINX_PID" 5
 done
-echo "  nginx master pid $NGINX_PID, port $NPORT"
+echo "  nginx master pid $NGINX_PID, port $NPORT${TLS_ON:+, ssl port $TLS_PORT}"
 # A POST with an event as its body gets 204, and the connection is kept for the
 # next one.
 cp examples/subscribe.json "$T/body.json"
@@ -364,6 +412,20 @@ curl -sv -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary 
 grep -q 'Re-using existing connection' "$T/curl-check.log" ||
     die "nginx did not keep the connection alive after a POST (see $T/curl-check.log)"
 echo "  POST with an event body: 204, connection kept alive (curl -v: $T/curl-check.log)"
+if [ -n "$TLS_ON" ]; then
+    # The same over HTTPS, curl verifying the certificate with the CA as the
+    # bridge will.
+    curl -sv -o /dev/null --cacert "$T/ca.pem" -X POST -H 'Content-Type: application/json' \
+        --data-binary @"$T/body.json" "https://127.0.0.1:$TLS_PORT/hook/1" --next -o /dev/null \
+        --cacert "$T/ca.pem" -X POST -H 'Content-Type: application/json' \
+        --data-binary @"$T/body.json" "https://127.0.0.1:$TLS_PORT/hook/2" >"$T/curl-check-tls.log" 2>&1
+    [ "$(grep -c '^< HTTP/1.1 204' "$T/curl-check-tls.log")" -eq 2 ] ||
+        die "nginx did not answer 204 to a POST over HTTPS (see $T/curl-check-tls.log)"
+    grep -q 'Re-using existing connection' "$T/curl-check-tls.log" ||
+        die "nginx did not keep the HTTPS connection alive after a POST (see $T/curl-check-tls.log)"
+    echo "  the same over HTTPS, the certificate verified with the CA:" \
+        "$(sed -n 's/^\* SSL connection using //p' "$T/curl-check-tls.log" | head -1) (curl -v: $T/curl-check-tls.log)"
+fi
 
 # status: sets REQS (nginx's request counter, this request included) and
 # ACTIVE (open connections).
@@ -395,7 +457,9 @@ start_cluster() {
     BOOT=$(sed -n 's/^bootstrap=//p' "$1/mockkafka.out" | head -1)
 }
 
-# write_conf FILE K [librdkafka properties...]
+# write_conf FILE K [librdkafka properties...]: the endpoints' URLs are
+# HOOK_SCHEME://127.0.0.1:HOOK_PORT/HOOK_BASE/HOOK_RUN/N (http, nginx's
+# port, hook, other unless set); CONF_CA_FILE, when set, is delivery.ca_file.
 write_conf() {
     f=$1
     k=$2
@@ -410,7 +474,8 @@ write_conf() {
         # max_in_flight: the config default unless a run or a knob sets it.
         mif=${CONF_MAX_IN_FLIGHT:-$MAX_IN_FLIGHT}
         echo "delivery = { allow_private_networks = true; workers = 2;${mif:+ max_in_flight = $mif;}"
-        echo "             endpoint_max_in_flight = $EP_MAX; };"
+        # The https run: the CA that signed nginx's certificate.
+        echo "             endpoint_max_in_flight = $EP_MAX;${CONF_CA_FILE:+ ca_file = \"$CONF_CA_FILE\";} };"
         echo "admin = { listen = \"127.0.0.1:$(free_port)\"; };"
         echo "log = { level = \"info\"; };"
         echo "endpoints = ("
@@ -418,8 +483,8 @@ write_conf() {
         while [ $j -le "$k" ]; do
             [ $j -gt 1 ] && echo ","
             # /hook/RUN/N (/paced/RUN/N): nginx's access log tells the runs apart.
-            printf '  { id = "bench-%d"; account_id = "*"; url = "http://127.0.0.1:%s/%s/%s/%d"; }' \
-                $j "$NPORT" "${HOOK_BASE:-hook}" "${HOOK_RUN:-other}" $j
+            printf '  { id = "bench-%d"; account_id = "*"; url = "%s://127.0.0.1:%s/%s/%s/%d"; }' \
+                $j "${HOOK_SCHEME:-http}" "${HOOK_PORT:-$NPORT}" "${HOOK_BASE:-hook}" "${HOOK_RUN:-other}" $j
             j=$((j + 1))
         done
         # The isolation runs' slow endpoint, when SLOW_PORT is set.
@@ -495,12 +560,18 @@ event_body() {
         die "kcat could not read a preloaded event (see $1/kcat.err)"
 }
 
-# http_limit K: the machine's HTTP limit for K endpoints: wrk, WRK_THREADS
-# thread(s), EP_MAX*K connections (as many as the bridge opens), POSTing
-# $T/body.event with the bridge's headers to the same nginx for WRK_SECS s;
-# sets LIMIT_K (requests/s).
+# http_limit K [https]: the machine's HTTP limit for K endpoints: wrk,
+# WRK_THREADS thread(s), EP_MAX*K connections (as many as the bridge opens),
+# POSTing $T/body.event with the bridge's headers to the same nginx for
+# WRK_SECS s; sets LIMIT_K (requests/s).  With https, the same over nginx's
+# ssl listener (wrk does not verify the certificate); sets HLIMIT_K and
+# prints the protocol and cipher wrk negotiated (nginx's access log).
 http_limit() {
     k=$1
+    scheme=http port=$NPORT lpfx="" what=HTTP wtag=wrk-k$k
+    if [ "${2:-}" = https ]; then
+        scheme=https port=$TLS_PORT lpfx=H what=HTTPS wtag=https-wrk-k$k
+    fi
     c=$((EP_MAX * k))
     id=$(jq -r .eventId "$T/body.event")
     cat >"$T/wrk-post.lua" <<EOF_L
@@ -514,15 +585,38 @@ wrk.headers["User-Agent"] = "webhook-bridge/bench"
 wrk.headers["webhook-id"] = "$id"
 wrk.headers["webhook-timestamp"] = "$(date +%s)"
 EOF_L
-    say "HTTP limit, K=$k: wrk -t$WRK_THREADS -c$c -d${WRK_SECS}s, POST of a $(wc -c <"$T/body.event" | tr -d ' ')-byte event"
+    say "$what limit, K=$k: wrk -t$WRK_THREADS -c$c -d${WRK_SECS}s, POST of a $(wc -c <"$T/body.event" | tr -d ' ')-byte event"
     wrk -t "$WRK_THREADS" -c "$c" -d "${WRK_SECS}s" -s "$T/wrk-post.lua" \
-        "http://127.0.0.1:$NPORT/hook/wrk-k$k/1" >"$T/wrk-k$k.txt" 2>&1 ||
-        die "wrk failed (see $T/wrk-k$k.txt)"
-    grep -q 'Non-2xx' "$T/wrk-k$k.txt" && die "nginx answered wrk with non-2xx (see $T/wrk-k$k.txt)"
-    lim=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$T/wrk-k$k.txt")
-    [ -n "$lim" ] || die "no Requests/sec in $T/wrk-k$k.txt"
-    echo "  $lim requests/s ($(sed -n 's/^ *Latency *\([^ ]*\).*/latency mean \1/p' "$T/wrk-k$k.txt"); $T/wrk-k$k.txt)"
-    eval "LIMIT_$k=$lim"
+        "$scheme://127.0.0.1:$port/hook/$wtag/1" >"$T/$wtag.txt" 2>&1 ||
+        die "wrk failed (see $T/$wtag.txt)"
+    grep -q 'Non-2xx' "$T/$wtag.txt" && die "nginx answered wrk with non-2xx (see $T/$wtag.txt)"
+    lim=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$T/$wtag.txt")
+    [ -n "$lim" ] || die "no Requests/sec in $T/$wtag.txt"
+    echo "  $lim requests/s ($(sed -n 's/^ *Latency *\([^ ]*\).*/latency mean \1/p' "$T/$wtag.txt"); $T/$wtag.txt)"
+    if [ "$scheme" = https ]; then
+        sleep 0.5 # nginx flushes its log buffer every 100 ms
+        echo "  wrk's TLS: $(conn_stats "hook/$wtag" | sed -n 's/^tls //p')"
+    fi
+    eval "${lpfx}LIMIT_$k=$lim"
+}
+
+# conn_stats RUN: from nginx's access log, the connections of the requests
+# to /RUN/: a line "conns N full F resumed R requests D" (the distinct
+# connections that carried them, by $connection; over HTTPS each began with
+# one TLS handshake, a full one or a resumption, by $ssl_session_reused of
+# its first request) and a line "tls ..." (over HTTPS, the protocols and
+# ciphers negotiated, with their requests and connections).
+conn_stats() {
+    awk -v p="/$1/" 'index($3, p) == 1 {
+            d++; pc = $5 " " $6; req[pc]++
+            if (!($2 in seen)) { seen[$2] = 1; n++; if ($4 == "r") r++; else f++; conn[pc]++ }
+        }
+        END {
+            printf "conns %d full %d resumed %d requests %d\n", n, f, r, d
+            printf "tls"; sep = " "
+            for (pc in req) { printf "%s%s (%d requests on %d connections)", sep, pc, req[pc], conn[pc]; sep = "; " }
+            printf "\n"
+        }' "$NG/access.log"
 }
 
 # timeline DIR RUN: from nginx's access log, DIR/times (the run's delivery
@@ -583,19 +677,28 @@ plot() {
     PLOTS="$PLOTS $1/timeline.png"
 }
 
-# throughput K [rss]: drains N preloaded events into K endpoints.  Sets
+# throughput K [rss|https]: drains N preloaded events into K endpoints.  Sets
 # RATE_K (steady deliveries/s), CPU_K / CPUS_K (bridge CPU us per delivery,
 # whole run / steady phase), RSS_K, PEAKCONN_K, EMPTY_K (empty 100 ms
 # intervals in the steady phase), SYS_K / SYSS_K (syscalls per delivery,
 # whole run / steady phase).  With "rss" (K=1): max_in_flight RSS_MAX_IN_FLIGHT
 # instead of the config default, for the RSS target; sets RSS10K and
-# RSS10K_INFLIGHT (the most in flight seen).
+# RSS10K_INFLIGHT (the most in flight seen).  With "https": the endpoints
+# on nginx's ssl listener, delivery.ca_file the CA; sets the same figures
+# prefixed with H (HRATE_K, ...), and HCONN_K (the TLS connections, full
+# handshakes and resumptions), HHS_K (handshakes per delivery) and
+# TLS_NEGOTIATED.
 throughput() {
     k=$1
     mode=${2:-}
     tag=k$k
     base=hook
     nev=$N
+    pfx=""
+    if [ "$mode" = https ]; then
+        tag=https-k$k
+        pfx=H
+    fi
     if [ "$mode" = rss ]; then
         tag=rss-k$k
         base=paced
@@ -608,7 +711,7 @@ throughput() {
         say "rss, K=$k: $nev events -> $total deliveries with max_in_flight = $RSS_MAX_IN_FLIGHT," \
             "the endpoint answering $RSS_RATE/s at most (nginx limit_req)"
     else
-        say "throughput, K=$k endpoint(s) per event: $nev events -> $total deliveries"
+        say "${mode:-throughput}, K=$k endpoint(s) per event: $nev events -> $total deliveries${pfx:+ over HTTPS}"
     fi
     start_cluster "$D"
     echo "  mock cluster $BOOT (pid $MOCK_PID)"
@@ -624,15 +727,17 @@ throughput() {
     event_body "$D"
     if [ "$mode" != rss ] && [ "$WRK_SECS" -gt 0 ]; then
         # In the same run, on the same nginx, with the cluster idle.
-        http_limit "$k"
-        say "throughput, K=$k: the bridge"
+        http_limit "$k" "$mode"
+        say "${mode:-throughput}, K=$k: the bridge"
     fi
 
     CONF_MAX_IN_FLIGHT=""
     [ "$mode" = rss ] && CONF_MAX_IN_FLIGHT=$RSS_MAX_IN_FLIGHT
+    scheme=http port=$NPORT CONF_CA_FILE=""
+    [ "$mode" = https ] && scheme=https port=$TLS_PORT CONF_CA_FILE=$T/ca.pem
     # shellcheck disable=SC2086
-    HOOK_BASE=$base HOOK_RUN=$tag write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
-    CONF_MAX_IN_FLIGHT=""
+    HOOK_SCHEME=$scheme HOOK_PORT=$port HOOK_BASE=$base HOOK_RUN=$tag write_conf "$D/bridge.conf" "$k" $EXTRA_PROPS
+    CONF_MAX_IN_FLIGHT="" CONF_CA_FILE=""
     status || die "nginx /status failed"
     r0=$REQS
     polls=0
@@ -724,8 +829,10 @@ throughput() {
     echo "  $d deliveries in $dur s from first to last ($avg/s overall)"
     echo "  steady rate (middle 80%, from nginx's access log): $steady deliveries/s"
     lim=""
-    [ "$mode" != rss ] && eval "lim=\${LIMIT_$k:-}"
-    [ -n "$lim" ] && echo "  = x$(awk -v r="$steady" -v l="$lim" 'BEGIN { printf "%.2f", r / l }') the HTTP limit" \
+    [ "$mode" != rss ] && eval "lim=\${${pfx}LIMIT_$k:-}"
+    what=HTTP
+    [ "$mode" = https ] && what=HTTPS
+    [ -n "$lim" ] && echo "  = x$(awk -v r="$steady" -v l="$lim" 'BEGIN { printf "%.2f", r / l }') the $what limit" \
         "(wrk, $lim/s; target >= x$TARGET_RATIO)"
     echo "  bridge CPU: $(awk -v t="$ticks" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz }') s" \
         "= $cpu_us us/delivery over the whole run, $cpus_us us in the steady phase; nginx workers: $ncpu_us us/delivery"
@@ -754,7 +861,23 @@ EOF_S
                 "(from ready), $syss in the steady phase"
         fi
     fi
-    plot "$D" "${VERSION%% (*}: $nev events of $SIZE B, K=$k, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
+    conns="" hs=""
+    if [ "$mode" != rss ]; then
+        conn_stats "$base/$tag" >"$D/conns"
+        read -r _ conns _ full _ resumed _ <"$D/conns"
+        if [ "$mode" = https ]; then
+            hs=$(awk -v c="$conns" -v n="$logged" 'BEGIN { printf "%.4f", (n > 0 ? c / n : 0) }')
+            tls=$(sed -n 's/^tls //p' "$D/conns")
+            echo "  TLS: $conns connections carried the $logged deliveries ($full full handshakes, $resumed resumptions):" \
+                "$hs handshakes per delivery; negotiated: $tls"
+            # For the summary: the protocols and ciphers of every https run.
+            TLS_NEGOTIATED=$(printf '%s\n' "$TLS_NEGOTIATED" "$tls" | tr ';' '\n' |
+                sed 's/ *(.*$//; s/^ *//; /^$/d' | sort -u | paste -sd, - | sed 's/,/, /g')
+        else
+            echo "  $conns connections carried the $logged deliveries (nginx's \$connection)"
+        fi
+    fi
+    plot "$D" "${VERSION%% (*}: $nev events of $SIZE B, K=$k${pfx:+, HTTPS}, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
     if [ -n "$PERF" ]; then
         # Self time by library and symbol (libcurl is stripped: its static
         # functions show as addresses), then inclusive time, which names
@@ -776,8 +899,13 @@ EOF_S
         RSS10K=$rss_mb RSS10K_INFLIGHT=$peak_if
         return 0
     fi
-    eval "RATE_$k=$steady CPU_$k=$cpu_us CPUS_$k=$cpus_us RSS_$k=$rss_mb PEAKCONN_$k=$peak EMPTY_$k=$empty"
-    eval "SYS_$k=$sys SYSS_$k=$syss"
+    eval "${pfx}RATE_$k=$steady ${pfx}CPU_$k=$cpu_us ${pfx}CPUS_$k=$cpus_us ${pfx}RSS_$k=$rss_mb"
+    eval "${pfx}PEAKCONN_$k=$peak ${pfx}EMPTY_$k=$empty ${pfx}SYS_$k=$sys ${pfx}SYSS_$k=$syss"
+    if [ "$mode" = https ]; then
+        eval "HHS_$k=$hs HCONN_$k='$conns ($full full handshakes, $resumed resumed)'"
+    else
+        eval "CONN_$k=$conns"
+    fi
 }
 
 # ---- latency ------------------------------------------------------------
@@ -1033,10 +1161,14 @@ for k in $KS; do
     case "$k" in '' | *[!0-9]*) die "BENCH_ENDPOINTS must list integers" ;; esac
     eval "RATE_$k='' CPU_$k='' CPUS_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
     eval "LIMIT_$k='' EMPTY_$k='' SYS_$k='' SYSS_$k=''"
+    eval "HRATE_$k='' HCPU_$k='' HCPUS_$k='' HRSS_$k='' HPEAKCONN_$k='' HLIMIT_$k='' HEMPTY_$k=''"
+    eval "HSYS_$k='' HSYSS_$k='' HHS_$k='' HCONN_$k='' CONN_$k=''"
 done
+TLS_NEGOTIATED=""
 PLOTS=""
 RSS10K="" RSS10K_INFLIGHT=""
 case " $RUNS " in *" throughput "*) for k in $KS; do throughput "$k"; done ;; esac
+case " $RUNS " in *" https "*) for k in $KS; do throughput "$k" https; done ;; esac
 case " $RUNS " in *" rss "*) throughput 1 rss ;; esac
 case " $RUNS " in *" latency "*) for k in $KS; do latency "$k"; done ;; esac
 ROUTING=""
@@ -1074,8 +1206,9 @@ verdict() { # VALUE OP TARGET: "VALUE ok", "VALUE MISSED" or "not run"
         print v (ok ? " ok" : " MISSED") }'
 }
 rows() { # the table, tab-separated: a header, then one row per figure
+    # (an HTTPS row, from the https run, under each HTTP one)
     v="" l="" pc=""
-    printf 'N=%s events of %s B, %s partitions, HTTP' "$N" "$SIZE" "$PARTS"
+    printf 'N=%s events of %s B, %s partitions, HTTP (HTTPS: the https run)' "$N" "$SIZE" "$PARTS"
     for k in $KS; do printf '\tK=%s endpoint(s)/event' "$k"; done
     printf '\ttarget (issue 10)\n'
     row() { # LABEL VAR OP TARGET TARGET-TEXT: one figure per K
@@ -1087,24 +1220,49 @@ rows() { # the table, tab-separated: a header, then one row per figure
         printf '\t%s\n' "$5"
     }
     row 'HTTP limit: wrk requests/s (same nginx, body, connections)' LIMIT '' '' ''
+    row 'HTTPS limit: wrk requests/s (same, over the ssl listener)' HLIMIT '' '' ''
     row 'steady deliveries/s (middle 80%)' RATE '' '' ''
-    printf 'steady rate / HTTP limit'
-    for k in $KS; do
-        eval "v=\${RATE_$k:-} l=\${LIMIT_$k:-}"
-        printf '\t%s' "$(verdict "$(awk -v r="$v" -v l="$l" 'BEGIN { if (r != "" && l + 0 > 0) printf "%.2f", r / l }')" '>=' $TARGET_RATIO)"
-    done
-    printf '\t>= %s\n' $TARGET_RATIO
+    row 'HTTPS: steady deliveries/s (middle 80%)' HRATE '' '' ''
+    ratio_row() { # LABEL PREFIX: the steady rate over the limit of its run
+        printf '%s' "$1"
+        for k in $KS; do
+            eval "v=\${$2RATE_$k:-} l=\${$2LIMIT_$k:-}"
+            printf '\t%s' "$(verdict "$(awk -v r="$v" -v l="$l" 'BEGIN { if (r != "" && l + 0 > 0) printf "%.2f", r / l }')" '>=' $TARGET_RATIO)"
+        done
+        printf '\t>= %s\n' $TARGET_RATIO
+    }
+    ratio_row 'steady rate / HTTP limit' ''
+    ratio_row 'HTTPS: steady rate / HTTPS limit' H
     row 'bridge CPU us/delivery, steady phase' CPUS '<=' $TARGET_CPU_US "<= $TARGET_CPU_US"
+    row 'HTTPS: bridge CPU us/delivery, steady phase' HCPUS '<=' $TARGET_CPU_US "<= $TARGET_CPU_US"
     row 'bridge CPU us/delivery, whole run' CPU '' '' ''
-    row 'empty 100 ms intervals, steady phase' EMPTY '<=' $TARGET_EMPTY "$TARGET_EMPTY"
-    row 'syscalls/delivery, steady phase (perf stat)' SYSS '' '' ''
-    row 'syscalls/delivery, whole run (perf stat)' SYS '' '' ''
-    printf 'peak RSS MB, default max_in_flight (open connections at peak)'
+    row 'HTTPS: bridge CPU us/delivery, whole run' HCPU '' '' ''
+    # What TLS costs the bridge per delivery with keep-alive.
+    printf 'HTTPS - HTTP: bridge CPU us/delivery, steady phase'
     for k in $KS; do
-        eval "v=\${RSS_$k:-} pc=\${PEAKCONN_$k:-}"
-        printf '\t%s%s' "${v:-not run}" "${pc:+ ($pc)}"
+        eval "v=\${HCPUS_$k:-} l=\${CPUS_$k:-}"
+        printf '\t%s' "$(awk -v h="$v" -v p="$l" 'BEGIN { if (h == "" || p == "") print "not run"; else printf "%+.1f\n", h - p }')"
     done
     printf '\t\n'
+    row 'empty 100 ms intervals, steady phase' EMPTY '<=' $TARGET_EMPTY "$TARGET_EMPTY"
+    row 'HTTPS: empty 100 ms intervals, steady phase' HEMPTY '<=' $TARGET_EMPTY "$TARGET_EMPTY"
+    row 'syscalls/delivery, steady phase (perf stat)' SYSS '' '' ''
+    row 'HTTPS: syscalls/delivery, steady phase (perf stat)' HSYSS '' '' ''
+    row 'syscalls/delivery, whole run (perf stat)' SYS '' '' ''
+    row 'HTTPS: syscalls/delivery, whole run (perf stat)' HSYS '' '' ''
+    rss_row() { # LABEL PREFIX
+        printf '%s' "$1"
+        for k in $KS; do
+            eval "v=\${$2RSS_$k:-} pc=\${$2PEAKCONN_$k:-}"
+            printf '\t%s%s' "${v:-not run}" "${pc:+ ($pc)}"
+        done
+        printf '\t\n'
+    }
+    rss_row 'peak RSS MB, default max_in_flight (open connections at peak)' ''
+    rss_row 'HTTPS: peak RSS MB, default max_in_flight (open connections at peak)' H
+    row "connections that carried the deliveries (nginx's \$connection)" CONN '' '' ''
+    row 'HTTPS: TLS connections that carried the deliveries' HCONN '' '' ''
+    row 'HTTPS: TLS handshakes per delivery (connections / deliveries)' HHS '' '' '~0 with keep-alive'
     printf 'peak RSS MB, max_in_flight %s (rss run, K=1; most in flight seen)' "$RSS_MAX_IN_FLIGHT"
     for k in $KS; do
         if [ "$k" = 1 ]; then
@@ -1167,7 +1325,13 @@ txt() { # rows as padded text
         "RSS: VmHWM before SIGTERM"
     echo "- syscalls: perf stat -I 100 -e raw_syscalls:sys_enter over the bridge's threads (a counter per syscall entry," \
         "~0.1-0.2 us each, included in the CPU figures of the throughput runs; BENCH_SYSCALLS=$SYSCALLS)"
-    echo "- HTTPS: not run: the bridge has no setting for a CA file, so it cannot verify a self-signed certificate"
+    if [ -n "$TLS_ON" ]; then
+        echo "- HTTPS (the https run): the throughput drain to nginx's ssl listener on the same server (certificate for IP" \
+            "127.0.0.1 from a CA made in the log directory, RSA 2048; the bridge verifies it with delivery.ca_file), keep-alive;" \
+            "wrk's HTTPS limit over the same listener (wrk does not verify); negotiated by the bridge: ${TLS_NEGOTIATED:-not run}"
+    else
+        echo "- HTTPS: not run (BENCH_RUNS)"
+    fi
     echo "- latency: delivery_latency (record Kafka timestamp -> 2xx), $RATE events/s for $LAT_SECS s," \
         "consumer fetch.wait.max.ms=$([ "$FETCH_WAIT_MS" -gt 0 ] && echo "$FETCH_WAIT_MS" || echo "500 (default)");" \
         "quantiles estimated from fixed buckets"
@@ -1190,7 +1354,9 @@ echo "N=$N events of ~$SIZE bytes, $PARTS partitions; nginx $NGINX_WORKERS worke
     "latency at $RATE events/s for $LAT_SECS s (quantiles estimated from fixed histogram buckets)"
 echo
 txt
-echo "HTTPS: not run: the bridge has no setting for a CA file, so it cannot verify a self-signed certificate"
+if [ -n "$TLS_NEGOTIATED" ]; then
+    echo "HTTPS: negotiated by the bridge: $TLS_NEGOTIATED"
+fi
 if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
     echo
     txt iso_rows
