@@ -134,7 +134,8 @@ valgrind: deps
 # The benchmark (bench/run.sh, whose header lists the runs and the BENCH_*
 # knobs): seed 002's 1.5 KB event at the default config; throughput for 1
 # and 4 endpoints per event beside wrk's HTTP limit on the same nginx, rss
-# (10,000 in flight), latency, routing, isolation, records.  Writes
+# (10,000 in flight), https (the same drain over TLS, verified through
+# delivery.ca_file), latency, routing, isolation, records.  Writes
 # build/bench-results.md and a PNG of deliveries per 100 ms per drain.
 bench: deps
 	@$(MAKE) --no-print-directory all
