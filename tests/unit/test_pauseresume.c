@@ -15,9 +15,9 @@
  * prefetched at offset 0, at a mid-log offset (a committed one) and at a
  * logical one (auto.offset.reset), twice in a row, at once on assignment
  * (the bridge under backpressure), and the control (one record consumed
- * before the pause).  Each case asserts that the prefetched records were
- * really dropped (the consumer queue empties on pause), so the resume's
- * refetch is what delivers them.
+ * before the pause).  Each pause comes with records queued, never polled;
+ * "exactly once" catches a loss (an offset missing) as well as dropped
+ * records handed over after all and then fetched again (one twice).
  * Threads: the test's own and librdkafka's; the test polls one consumer.
  */
 #include <setjmp.h>
