@@ -246,6 +246,11 @@ static void set_paused(struct consumer *c, const char *topic, int32_t partition,
  * hundred milliseconds) costs more than the work itself.  Only after
  * BP_PAUSE_AFTER_MS of saturation (a slow endpoint, say) does it pause the
  * partitions and poll again, so that rebalances and errors are served.
+ * That includes partitions not polled from since their assignment, whose
+ * position librdkafka does not know: 2.0.2 drops their prefetched records
+ * too and fetches them again from the offset it started them at, losing
+ * none (docs/pause.md, tests/unit/test_pauseresume.c).  offsets.c would
+ * not notice a gap: it commits past whatever it is not handed.
  * Returns 1 when the loop must not take a record this turn. */
 static int backpressure(struct consumer *c)
 {
