@@ -28,7 +28,11 @@
 #               polled every 0.1 s, says when all N*K are in; the bridge's
 #               utime+stime, sampled with it, gives CPU us per delivery over
 #               the whole run and over the steady phase (interpolated at its
-#               ends); peak RSS is VmHWM just before SIGTERM; syscalls per
+#               ends), and, sampled the same way, how busy the machine's
+#               CPUs were in the steady phase (/proc/stat) and the mock
+#               cluster's CPU per delivery: a machine 100% busy says the
+#               rate is bound by CPU, not by the bridge waiting;
+#               peak RSS is VmHWM just before SIGTERM; syscalls per
 #               delivery are perf stat -I 100 -e raw_syscalls:sys_enter
 #               counts (whole run from "ready", and the 100 ms intervals
 #               ending in the steady phase); the connections that carried
@@ -752,7 +756,8 @@ throughput() {
         PERF_PID=$!
         PIDS="$PIDS $PERF_PID"
     fi
-    # samples: "time deliveries open-connections bridge-CPU-ticks [in-flight]"
+    # samples: "time deliveries open-connections bridge-CPU-ticks
+    # machine-busy-jiffies machine-total-jiffies mock-CPU-ticks [in-flight]"
     : >"$D/samples"
     peak=0
     peak_if=0
@@ -771,7 +776,7 @@ throughput() {
                 awk '$1 == "webhook_bridge_in_flight" { print $2 }')
             [ -n "$inflight" ] && [ "${inflight%.*}" -gt "$peak_if" ] && peak_if=${inflight%.*}
         fi
-        echo "$t $d $ACTIVE $(cpu_ticks "$BPID") $inflight" >>"$D/samples"
+        echo "$t $d $ACTIVE $(cpu_ticks "$BPID") $(machine_jiffies) $(cpu_ticks "$MOCK_PID") $inflight" >>"$D/samples"
         [ "$d" -ge "$total" ] && break
         alive "$BPID" || die "the bridge died during the run (see $D/bridge.log)"
         s=$(date +%s)
@@ -824,6 +829,14 @@ throughput() {
     tb=$(at_time "$D/samples" 4 "$sb")
     cpus_us=$(awk -v a="$ta" -v b="$tb" -v hz="$TICK" -v n="$sn" \
         'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n }')
+    # The machine in the steady phase: how busy its CPUs were (all of them,
+    # /proc/stat) and the mock cluster's CPU per delivery: whether the
+    # bridge is short of CPU, not of work.
+    busy=$(awk -v ba="$(at_time "$D/samples" 5 "$sa")" -v bb="$(at_time "$D/samples" 5 "$sb")" \
+        -v ta="$(at_time "$D/samples" 6 "$sa")" -v tb="$(at_time "$D/samples" 6 "$sb")" \
+        'BEGIN { if (tb > ta) printf "%.0f", (bb - ba) * 100 / (tb - ta) }')
+    mcpus_us=$(awk -v a="$(at_time "$D/samples" 7 "$sa")" -v b="$(at_time "$D/samples" 7 "$sb")" \
+        -v hz="$TICK" -v n="$sn" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n }')
     rss_mb=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
     ncpu_us=$(awk -v t="$nticks" -v hz="$TICK" -v n="$d" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
     echo "  $d deliveries in $dur s from first to last ($avg/s overall)"
@@ -836,6 +849,8 @@ throughput() {
         "(wrk, $lim/s; target >= x$TARGET_RATIO)"
     echo "  bridge CPU: $(awk -v t="$ticks" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz }') s" \
         "= $cpu_us us/delivery over the whole run, $cpus_us us in the steady phase; nginx workers: $ncpu_us us/delivery"
+    echo "  steady phase: machine busy ${busy:-?}% of $NPROC CPUs; mock cluster ${mcpus_us:-?} us/delivery"
+    [ "$mode" = rss ] || eval "${pfx}BUSY_$k=\${busy:-} ${pfx}MOCKCPU_$k=\${mcpus_us:-}"
     echo "  100 ms intervals with no delivery in the steady phase: $empty of $inside" \
         "(series: $D/series-100ms.txt)"
     echo "  bridge peak RSS (VmHWM) $rss_mb MB (VmRSS at the end $((rss / 1024)) MB);" \
@@ -1149,6 +1164,11 @@ EOF_Q
 
 lines_of() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
+# machine_jiffies: "busy total" jiffies of all CPUs now (/proc/stat).
+machine_jiffies() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
 # drain_cpu: "busy total bridge mock nginx" ticks now: the machine's busy and
 # total jiffies (/proc/stat, all CPUs), and the three processes' CPU.
 drain_cpu() {
@@ -1236,6 +1256,9 @@ rows() { # the table, tab-separated: a header, then one row per figure
     row 'bridge CPU us/delivery, steady phase' CPUS '<=' $TARGET_CPU_US "<= $TARGET_CPU_US"
     row 'HTTPS: bridge CPU us/delivery, steady phase' HCPUS '<=' $TARGET_CPU_US "<= $TARGET_CPU_US"
     row 'bridge CPU us/delivery, whole run' CPU '' '' ''
+    row "steady phase: machine busy, % of $NPROC CPUs (bridge, nginx, mock cluster)" BUSY '' '' ''
+    row "HTTPS: steady phase: machine busy, % of $NPROC CPUs" HBUSY '' '' ''
+    row 'steady phase: mock cluster CPU us/delivery' MOCKCPU '' '' ''
     row 'HTTPS: bridge CPU us/delivery, whole run' HCPU '' '' ''
     # What TLS costs the bridge per delivery with keep-alive.
     printf 'HTTPS - HTTP: bridge CPU us/delivery, steady phase'
