@@ -26,8 +26,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <librdkafka/rdkafka.h>
 
 #include "duration.h"
@@ -91,6 +94,7 @@ static int check_readable_or_empty(const char *value, char *errstr, size_t errst
 #define CONF_FIELD(f) offsetof(struct conf, f)
 #define EP_FIELD(f) offsetof(struct endpoint, f)
 
+#define CA_FILE_EXPECT "the path of a readable PEM file of CA certificates, or \"\""
 #define TOPIC_EXPECT "a topic name: 1 to 200 characters of A-Z a-z 0-9 . _ -"
 
 static const struct conf_row conf_rows[] = {
@@ -268,7 +272,7 @@ static const struct conf_row conf_rows[] = {
      .def = "\"\"",
      .off = CONF_FIELD(delivery.ca_file),
      .check = check_readable_or_empty,
-     .expect = "the path of a readable PEM file of CA certificates, or \"\"",
+     .expect = CA_FILE_EXPECT,
      .help = "CA certificates (PEM) that HTTPS endpoints' certificates are verified against, "
              "instead of the system's store (\"\"): an internal CA, say.  Verification of "
              "the certificate and of the host name is always on."},
@@ -1413,10 +1417,30 @@ static int check_readable_or_empty(const char *value, char *errstr, size_t errst
     }
     FILE *fp = fopen(value, "r");
     if (fp == NULL) {
-        util_errf(errstr, errstr_size, "cannot read \"%s\": %s", value, strerror(errno));
+        util_errf(errstr, errstr_size, "cannot read \"%s\": %s (expected %s)", value,
+                  strerror(errno), CA_FILE_EXPECT);
         return -1;
     }
+    struct stat st;
+    int regular = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode);
     fclose(fp);
+    /* fopen opens a directory too; libcurl would then fail every HTTPS
+     * attempt, not the start. */
+    if (!regular) {
+        util_errf(errstr, errstr_size, "\"%s\" is not a file (expected %s)", value, CA_FILE_EXPECT);
+        return -1;
+    }
+    /* As libcurl's OpenSSL loads it (SSL_CTX_load_verify_locations): at
+     * least one certificate, or every HTTPS attempt fails. */
+    X509_STORE *store = X509_STORE_new();
+    int loaded = store != NULL && X509_STORE_load_file(store, value) == 1;
+    X509_STORE_free(store);
+    ERR_clear_error();
+    if (!loaded) {
+        util_errf(errstr, errstr_size, "\"%s\" holds no PEM certificate (expected %s)", value,
+                  CA_FILE_EXPECT);
+        return -1;
+    }
     return 0;
 }
 

@@ -635,7 +635,7 @@ static void wake_fetchers(struct consumer *c)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* After a record (rkm_len its bytes), or with none (rkm_len -1): looks at
+/* After a record (rkm_len its value's bytes), or with none (rkm_len -1): looks at
  * librdkafka's queue now and then, and wakes the fetchers when it has
  * drained (prefetch.h). */
 static void prefetch_turn(struct consumer *c, ssize_t rkm_len)
@@ -672,9 +672,8 @@ static void *consumer_main(void *arg)
             continue;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, (int)wait_ms);
-        prefetch_turn(c, rkm != NULL && rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR
-                             ? (ssize_t)(rkm->len + rkm->key_len)
-                             : -1);
+        prefetch_turn(c, rkm != NULL && rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR ? (ssize_t)rkm->len
+                                                                               : -1);
         if (rkm != NULL) {
             if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 handle(c, rkm);

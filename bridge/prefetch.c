@@ -1,7 +1,9 @@
 /*
  * prefetch: the decision of prefetch.h.  The queue's bytes are estimated
- * as records x their average size (librdkafka counts a fetched record's
- * key and value against queued.max.messages.kbytes); "near the limit" is
+ * as records x their average size (librdkafka 2.0.2 counts a fetched
+ * record's value, not its key, against queued.max.messages.kbytes:
+ * rd_kafka_op_new_fetch_msg sets the op's rko_len, what rd_kafka_q_size
+ * sums, to the value's length); "near the limit" is
  * three quarters of either bound, "drained" a quarter of both, so that the
  * wake comes while a quarter of a queue is still there to deliver.
  */

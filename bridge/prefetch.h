@@ -37,7 +37,8 @@ struct prefetch {
 
 void prefetch_init(struct prefetch *p, int64_t max_kbytes, int64_t max_records);
 
-/* A record of len bytes (key and value) left the queue. */
+/* A record whose value is len bytes left the queue (librdkafka counts
+ * values only against queued.max.messages.kbytes). */
 void prefetch_record(struct prefetch *p, size_t len);
 
 /* The queue holds `queued` records at now_ms (monotonic): returns 1 when
