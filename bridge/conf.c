@@ -274,8 +274,8 @@ static const struct conf_row conf_rows[] = {
      .check = check_readable_or_empty,
      .expect = CA_FILE_EXPECT,
      .help = "CA certificates (PEM) that HTTPS endpoints' certificates are verified against, "
-             "instead of the system's store (\"\"): an internal CA, say.  Verification of "
-             "the certificate and of the host name is always on."},
+             "in addition to the system's store (\"\": the system's only): an internal CA, say.  "
+             "Verification of the certificate and of the host name is always on."},
     {.path = "delivery.allow_networks",
      .type = CT_STRING_LIST,
      .def = "[]",

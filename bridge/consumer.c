@@ -67,10 +67,15 @@
 #define COMMITTED_TIMEOUT_MS 10000 /* reading committed offsets, committing maps */
 #define REVOKE_POLL_MS 10
 #define REVOKE_COMMIT_RETRY_MS 5000
-#define LEAVE_QUIET_MS 500        /* leave_group: no rebalance callback for this long */
-#define LEAVE_EXTRA_MS 5000       /* leave_group: beyond a revoke's own wait */
-#define PREFETCH_CHECK_EVERY 32   /* records between looks at librdkafka's queue */
-#define FETCH_WAKE_TIMEOUT_MS 100 /* the waking request's longest wait */
+#define LEAVE_QUIET_MS 500      /* leave_group: no rebalance callback for this long */
+#define LEAVE_EXTRA_MS 5000     /* leave_group: beyond a revoke's own wait */
+#define PREFETCH_CHECK_EVERY 32 /* records between looks at librdkafka's queue */
+/* wake_fetchers does not wait for the answers: with a timeout of 0,
+ * rd_kafka_offsets_for_times sends the requests and returns (rdkafka.c:
+ * a late answer meets a destroyed reply queue, and its callback returns on
+ * __DESTROY).  The request is what wakes the broker thread; its answer is
+ * of no use. */
+#define FETCH_WAKE_TIMEOUT_MS 0
 
 struct consumer {
     char *name;
@@ -614,7 +619,7 @@ void consumer_refresh_subscription(struct consumer *c)
 /* Wakes the broker threads that fetch the partitions this loop consumes
  * (prefetch.h): a ListOffsets request for their latest offsets goes to
  * each leader, whose thread then decides to fetch again.  It changes no
- * fetch position and no pause state.  Blocks for one round trip. */
+ * fetch position and no pause state, and does not wait for the answers. */
 static void wake_fetchers(struct consumer *c)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(c->assigned->cnt);
@@ -628,7 +633,9 @@ static void wake_fetchers(struct consumer *c)
     if (list->cnt > 0) {
         rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, list, FETCH_WAKE_TIMEOUT_MS);
         metrics_inc(M_fetch_wakeups);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* __TIMED_OUT is the normal result: nobody waits for the answers.
+         * Another error (no leader known, say) sent nothing. */
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
             log_debug("%s: waking the fetchers: %s", c->name, rd_kafka_err2str(err));
         }
     }

@@ -528,8 +528,10 @@ static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
     /* No proxy from the environment (http_proxy, ...): the guard would see
      * only the proxy's address, and a delivery must go where its URL says. */
     SETOPT(rc, e, CURLOPT_PROXY, "");
-    /* Verification stays on (libcurl's default): only where the CAs come
-     * from changes. */
+    /* Verification stays on (libcurl's default).  The file takes the place
+     * of the default CA bundle; Debian's libcurl also reads the system's
+     * CA directory (/etc/ssl/certs, its built-in CURLOPT_CAPATH), so the
+     * system's CAs stay trusted beside the file's. */
     if (d->opts.ca_file != NULL && d->opts.ca_file[0] != '\0') {
         SETOPT(rc, e, CURLOPT_CAINFO, d->opts.ca_file);
     }

@@ -79,7 +79,8 @@
       "Times a partition was paused with its offset tracker at its bound (records resolved "       \
       "behind an unresolved one)")                                                                 \
     X(fetch_wakeups, "kafka_fetch_wakeups_total", "",                                              \
-      "Times the consumer woke librdkafka's fetchers after its queue drained (prefetch.h)")
+      "Wake requests the consumer sent librdkafka's fetchers after its queue drained "             \
+      "(prefetch.h)")
 
 enum metrics_counter {
 #define METRICS_ENUM(name, family, labels, help) M_##name,

@@ -4,10 +4,11 @@
 # wakes, up to a second later; the consumer loop wakes it once the queue
 # has drained.  Here the queue is 64 KiB (about 40 of these 1.5 KB events),
 # a fetch brings at most 64 KiB a partition, and 2,000 events (3 MB) wait
-# on 4 partitions: every one must be delivered once, and the wakes must
-# have happened (kafka_fetch_wakeups_total).  How long
-# the drain took is printed, not judged: that is make bench's job (where
-# 16 MiB of 1.5 KB events left 100 ms intervals with no delivery).
+# on 4 partitions: every one must be delivered once, and the wake requests
+# must have been sent (kafka_fetch_wakeups_total counts them, not their
+# effect).  What the wakes gain is timing, so it is make bench's to show,
+# not a test's (its timeline: 16 MiB of 1.5 KB events left 0.6 s of every
+# second with no delivery); the drain's time is printed here, not judged.
 . tests/e2e/lib.sh
 
 start_outliving_cluster 4 1s
