@@ -985,6 +985,16 @@ static void stop_and_join(struct deliver *d, int64_t deadline_ms)
     }
 }
 
+/* The worker's connection cache: as many connections as it may have
+ * transfers running (its budget, at least one endpoint's cap).  libcurl's
+ * default is 4 per transfer running now: as in-flight work drained to a
+ * few transfers, it closed the idle connections a burst had opened, and
+ * the next burst connected again. */
+static long max_connections(const struct admission_limits *lim)
+{
+    return lim->budget > lim->cap ? lim->budget : lim->cap;
+}
+
 int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_done_cb *done,
                   void *opaque, char *errstr, size_t errstr_size)
 {
@@ -1086,6 +1096,9 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
         }
         if (mc == CURLM_OK) {
             mc = curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+        }
+        if (mc == CURLM_OK) {
+            mc = curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, max_connections(&d->lim));
         }
         if (mc != CURLM_OK) {
             util_errf(errstr, errstr_size, "worker %d: curl_multi_setopt: %s", i,
