@@ -76,6 +76,15 @@
 
 struct worker;
 
+/* What the worker knows of one descriptor number (worker->fds, indexed by
+ * it).  Worker thread only. */
+struct fdslot {
+    uint32_t events; /* the epoll events registered, when registered */
+    bool registered; /* in the worker's epoll set */
+    bool owned;      /* a connection socket open_socket made (closed by close_socket) */
+    bool parked;     /* libcurl said CURL_POLL_REMOVE: an idle keep-alive connection */
+};
+
 /* One easy handle and the attempt it carries.  Worker thread only. */
 struct xfer {
     struct xfer *prev, *next; /* running list, or idle pool (next only) */
@@ -88,6 +97,7 @@ struct xfer {
     curl_off_t resp_bytes;
     char resp[ATTEMPT_RESPONSE_MAX]; /* the answer's first bytes */
     size_t resp_len;
+    struct worker *w;
     const struct netguard *guard; /* deliver_opts.guard */
     char blocked[160];            /* why the guard refused a connection, or "" */
     char errbuf[CURL_ERROR_SIZE];
@@ -103,6 +113,8 @@ struct worker {
     int evfd;                     /* eventfd: "the queue has work" or "look at stopping" */
     int64_t timer_ms;             /* libcurl's timer (util_mono_ms clock), -1 when none */
     _Atomic int64_t heartbeat_ms; /* the loop's last turn (mono ms), for /healthz */
+    struct fdslot *fds;           /* by descriptor number; worker thread only */
+    size_t n_fds;
 
     pthread_mutex_t lock;
     bool lock_init;
@@ -468,6 +480,21 @@ static long clamp_long(int64_t v)
     return v > LONG_MAX ? LONG_MAX : (long)v;
 }
 
+/* The slot of descriptor fd, the table grown to hold it. */
+static struct fdslot *fd_slot(struct worker *w, curl_socket_t fd)
+{
+    if ((size_t)fd >= w->n_fds) {
+        size_t n = w->n_fds < 64 ? 64 : w->n_fds;
+        while (n <= (size_t)fd) {
+            n *= 2;
+        }
+        w->fds = xrealloc(w->fds, n * sizeof(*w->fds));
+        memset(w->fds + w->n_fds, 0, (n - w->n_fds) * sizeof(*w->fds));
+        w->n_fds = n;
+    }
+    return &w->fds[fd];
+}
+
 /* libcurl's socket opener: every connection a transfer makes goes through
  * it, once DNS has given the address, so the SSRF guard sees the address
  * actually connected, whatever the URL said.  A refused address fails the
@@ -492,7 +519,27 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
             return CURL_SOCKET_BAD;
         }
     }
-    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd != CURL_SOCKET_BAD) {
+        /* A fresh descriptor is in no epoll set, whatever its number was. */
+        struct fdslot *slot = fd_slot(x->w, fd);
+        memset(slot, 0, sizeof(*slot));
+        slot->owned = true;
+    }
+    return fd;
+}
+
+/* libcurl's socket closer, for the sockets open_socket made: the only place
+ * a connection really ends (CURL_POLL_REMOVE only means "not watched now").
+ * Worker thread, or deliver_free after it joined (curl_multi_cleanup). */
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+    struct worker *w = clientp;
+    if (fd >= 0 && (size_t)fd < w->n_fds) {
+        memset(&w->fds[fd], 0, sizeof(w->fds[fd]));
+    }
+    /* close() takes it out of the epoll set too (libcurl never dups it). */
+    return close(fd);
 }
 
 /* Each SETOPT keeps the first error; the later calls are skipped. */
@@ -524,6 +571,9 @@ static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
     SETOPT(rc, e, CURLOPT_WRITEDATA, x);
     SETOPT(rc, e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SETOPT(rc, e, CURLOPT_OPENSOCKETDATA, x);
+    /* The worker, not x: a connection outlives the handle that opened it. */
+    SETOPT(rc, e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    SETOPT(rc, e, CURLOPT_CLOSESOCKETDATA, x->w);
     /* No proxy from the environment (http_proxy, ...): the guard would see
      * only the proxy's address, and a delivery must go where its URL says. */
     SETOPT(rc, e, CURLOPT_PROXY, "");
@@ -581,6 +631,7 @@ static struct xfer *xfer_get(struct worker *w)
     }
     x = xcalloc(1, sizeof(*x));
     x->easy = easy;
+    x->w = w;
     x->guard = w->d->opts.guard;
     CURLcode rc = xfer_init_options(w->d, x);
     if (rc != CURLE_OK) {
@@ -775,25 +826,16 @@ static void collect(struct worker *w, struct delivery **done_head, struct delive
     }
 }
 
-/* libcurl's socket callback: keeps the epoll set in step with the sockets
- * libcurl wants watched.  Worker thread (inside libcurl calls). */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+/* Sets fd's epoll registration to events (ADD or MOD as slot says; either
+ * may find the other state: a descriptor libcurl closed itself, its number
+ * reused).  Returns 0 or -1 (logged). */
+static int fd_watch(struct worker *w, curl_socket_t fd, struct fdslot *slot, uint32_t events)
 {
-    (void)easy;
-    struct worker *w = userp;
-    if (what == CURL_POLL_REMOVE) {
-        /* It may be closed already: then the kernel dropped it itself. */
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign(w->multi, fd, NULL);
-        return 0;
-    }
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.events = events;
     ev.data.fd = fd;
-    /* A known socket is modified, a new one added; either may find the
-     * other state (a descriptor number reused after a close). */
-    int op = socketp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
         op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
@@ -801,8 +843,53 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             return -1;
         }
     }
-    curl_multi_assign(w->multi, fd, w); /* any non-NULL value: "known" */
+    slot->registered = true;
+    slot->events = events;
     return 0;
+}
+
+static void fd_unwatch(struct worker *w, curl_socket_t fd, struct fdslot *slot)
+{
+    /* It may be closed already: then the kernel dropped it itself. */
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    slot->registered = false;
+    slot->parked = false;
+}
+
+/* libcurl's socket callback: keeps the epoll set in step with the sockets
+ * libcurl wants watched.  Worker thread (inside libcurl calls).
+ *
+ * A connection socket that goes idle into libcurl's cache (CURL_POLL_REMOVE
+ * while open) stays in the epoll set, parked, watched for input only: it
+ * is reused for a later delivery with no epoll_ctl at all (it was a DEL and
+ * an ADD per delivery).  Nothing arrives on an idle keep-alive connection
+ * unless the server closes it or breaks the protocol; then the event is
+ * seen in wait_and_dispatch, which takes the socket out of the set (it
+ * would be reported again and again) and leaves it to libcurl, whose check
+ * before reusing a connection finds it readable, so dead, and closes it
+ * (close_socket) instead of sending on it.  Other sockets (the threaded
+ * resolver's, say) are removed at once, as libcurl asks. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct worker *w = userp;
+    struct fdslot *slot = fd_slot(w, fd);
+    if (what == CURL_POLL_REMOVE) {
+        if (!slot->owned || !slot->registered) {
+            fd_unwatch(w, fd, slot);
+            return 0;
+        }
+        slot->parked = true;
+        return slot->events == EPOLLIN ? 0 : fd_watch(w, fd, slot, EPOLLIN);
+    }
+    uint32_t events =
+        ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    slot->parked = false;
+    if (slot->registered && slot->events == events) {
+        return 0;
+    }
+    return fd_watch(w, fd, slot, events);
 }
 
 /* libcurl's timer callback.  Worker thread (inside libcurl calls). */
@@ -868,6 +955,13 @@ static void wait_and_dispatch(struct worker *w, int64_t deadline)
             uint64_t count;
             while (read(w->evfd, &count, sizeof(count)) < 0 && errno == EINTR) {
             }
+            continue;
+        }
+        if ((size_t)fd < w->n_fds && w->fds[fd].parked) {
+            /* An idle connection closed by its server (or sent bytes no
+             * request asked for): libcurl finds it dead when it next looks
+             * at it (see on_socket). */
+            fd_unwatch(w, fd, &w->fds[fd]);
             continue;
         }
         int flags = 0;
@@ -947,8 +1041,9 @@ static void deliver_free(struct deliver *d)
             free(x);
         }
         if (w->multi != NULL) {
-            curl_multi_cleanup(w->multi);
+            curl_multi_cleanup(w->multi); /* close_socket uses w->fds */
         }
+        free(w->fds);
         if (w->epfd >= 0) {
             close(w->epfd);
         }
