@@ -91,7 +91,12 @@ struct xfer {
     CURL *easy;
     struct delivery *dl;
     struct admission_ep *ep;
-    struct curl_slist *headers;
+    /* The request headers: the per-attempt lines (webhook-id, -timestamp,
+     * -signature) in hdr[], their text in hbuf, the last node's next the
+     * constant lines all attempts share (deliver.const_headers). */
+    struct curl_slist hdr[3];
+    char *hbuf;
+    size_t hbuf_cap;
     int64_t at_ms;      /* util_now_ms() when started */
     int64_t start_mono; /* util_mono_ms() when started */
     curl_off_t resp_bytes;
@@ -134,6 +139,11 @@ struct worker {
 struct deliver {
     struct deliver_opts opts; /* const once started */
     char *user_agent;
+    /* Content-Type, User-Agent, "Expect:": the request headers that are the
+     * same for every attempt, built once; read-only, shared by every
+     * transfer of every worker (the tail of each xfer's list), freed after
+     * the workers joined. */
+    struct curl_slist *const_headers;
     struct admission_limits lim; /* per worker: the settings divided by the workers */
     deliver_done_cb *done;
     void *opaque;
@@ -257,12 +267,11 @@ static int64_t retry_after_until(CURL *easy)
 /* Returns x to the pool (or frees it); its attempt is over. */
 static void xfer_release(struct worker *w, struct xfer *x)
 {
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
     x->dl = NULL;
     x->ep = NULL;
     if (w->n_idle >= POOL_IDLE_MAX) {
         curl_easy_cleanup(x->easy);
+        free(x->hbuf);
         free(x);
         return;
     }
@@ -427,44 +436,18 @@ out:
     return ret;
 }
 
-/* The request headers of one attempt sent at at_ms, into *listp. */
-static int build_headers(const struct deliver *d, const struct delivery *dl, int64_t at_ms,
-                         struct curl_slist **listp, char *errstr, size_t errstr_size) WB_MUST_CHECK;
-static int build_headers(const struct deliver *d, const struct delivery *dl, int64_t at_ms,
-                         struct curl_slist **listp, char *errstr, size_t errstr_size)
+/* The headers every attempt sends alike, into *listp. */
+static int build_const_headers(const char *user_agent, struct curl_slist **listp, char *errstr,
+                               size_t errstr_size) WB_MUST_CHECK;
+static int build_const_headers(const char *user_agent, struct curl_slist **listp, char *errstr,
+                               size_t errstr_size)
 {
     struct curl_slist *list = NULL;
-    char ts[24];
     int ret = -1;
-
-    snprintf(ts, sizeof(ts), "%lld", (long long)(at_ms / 1000));
     if (header_add(&list, "Content-Type", "application/json", errstr, errstr_size) != 0 ||
-        header_add(&list, "User-Agent", d->user_agent, errstr, errstr_size) != 0 ||
-        header_add(&list, "webhook-id", dl->event_id != NULL ? dl->event_id : "", errstr,
-                   errstr_size) != 0 ||
-        header_add(&list, "webhook-timestamp", ts, errstr, errstr_size) != 0) {
-        goto out;
-    }
-    /* Signed now, with the timestamp sent, over the exact bytes POSTed:
-     * never a signature kept from an earlier attempt. */
-    if (dl->ep != NULL && dl->ep->n_secrets > 0) {
-        const char *body = dl->body != NULL ? dl->body->data : "";
-        size_t body_len = dl->body != NULL ? dl->body->len : 0;
-        char *sig = sign_header(dl->ep->secrets, dl->ep->n_secrets,
-                                dl->event_id != NULL ? dl->event_id : "", at_ms / 1000, body,
-                                body_len, errstr, errstr_size);
-        if (sig == NULL) {
-            goto out;
-        }
-        int rc = header_add(&list, "webhook-signature", sig, errstr, errstr_size);
-        free(sig);
-        if (rc != 0) {
-            goto out;
-        }
-    }
-
-    /* No "Expect: 100-continue": it costs a round trip for nothing. */
-    if (header_add(&list, "Expect", NULL, errstr, errstr_size) != 0) {
+        header_add(&list, "User-Agent", user_agent, errstr, errstr_size) != 0 ||
+        /* No "Expect: 100-continue": it costs a round trip for nothing. */
+        header_add(&list, "Expect", NULL, errstr, errstr_size) != 0) {
         goto out;
     }
     *listp = list;
@@ -472,6 +455,77 @@ static int build_headers(const struct deliver *d, const struct delivery *dl, int
     ret = 0;
 out:
     curl_slist_free_all(list);
+    return ret;
+}
+
+/* Appends "name: value" and its NUL at *pos in buf; returns the line. */
+static char *line_put(char *buf, size_t *pos, const char *name, const char *value)
+{
+    char *line = buf + *pos;
+    size_t n = strlen(name);
+    size_t v = strlen(value);
+    memcpy(line, name, n);
+    memcpy(line + n, ": ", 2);
+    memcpy(line + n + 2, value, v + 1);
+    *pos += n + 2 + v + 1;
+    return line;
+}
+
+/* The request headers of the attempt x carries, sent at x->at_ms: the
+ * per-attempt lines in x->hdr (text in x->hbuf, grown as needed, never
+ * freed between attempts) ahead of the shared constant ones.  A value with
+ * CR or LF is refused (it would inject headers). */
+static int build_headers(const struct deliver *d, struct xfer *x, char *errstr,
+                         size_t errstr_size) WB_MUST_CHECK;
+static int build_headers(const struct deliver *d, struct xfer *x, char *errstr, size_t errstr_size)
+{
+    const struct delivery *dl = x->dl;
+    const char *id = dl->event_id != NULL ? dl->event_id : "";
+    char *sig = NULL;
+    char ts[24];
+    int ret = -1;
+
+    snprintf(ts, sizeof(ts), "%lld", (long long)(x->at_ms / 1000));
+    if (strpbrk(id, "\r\n") != NULL) {
+        util_errf(errstr, errstr_size, "invalid webhook-id header value");
+        goto out;
+    }
+    /* Signed now, with the timestamp sent, over the exact bytes POSTed:
+     * never a signature kept from an earlier attempt. */
+    if (dl->ep != NULL && dl->ep->n_secrets > 0) {
+        const char *body = dl->body != NULL ? dl->body->data : "";
+        size_t body_len = dl->body != NULL ? dl->body->len : 0;
+        sig = sign_header(dl->ep->secrets, dl->ep->n_secrets, id, x->at_ms / 1000, body, body_len,
+                          errstr, errstr_size);
+        if (sig == NULL) {
+            goto out;
+        }
+        if (strpbrk(sig, "\r\n") != NULL) {
+            util_errf(errstr, errstr_size, "invalid webhook-signature header value");
+            goto out;
+        }
+    }
+    size_t need = sizeof("webhook-id: ") + strlen(id) + sizeof("webhook-timestamp: ") + strlen(ts) +
+                  (sig != NULL ? sizeof("webhook-signature: ") + strlen(sig) : 0);
+    if (need > x->hbuf_cap) {
+        free(x->hbuf);
+        x->hbuf = xmalloc(need);
+        x->hbuf_cap = need;
+    }
+    size_t pos = 0;
+    x->hdr[0].data = line_put(x->hbuf, &pos, "webhook-id", id);
+    x->hdr[0].next = &x->hdr[1];
+    x->hdr[1].data = line_put(x->hbuf, &pos, "webhook-timestamp", ts);
+    if (sig != NULL) {
+        x->hdr[1].next = &x->hdr[2];
+        x->hdr[2].data = line_put(x->hbuf, &pos, "webhook-signature", sig);
+        x->hdr[2].next = d->const_headers;
+    } else {
+        x->hdr[1].next = d->const_headers;
+    }
+    ret = 0;
+out:
+    free(sig);
     return ret;
 }
 
@@ -594,7 +648,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
     CURLcode rc = CURLE_OK;
     int ret = -1;
 
-    if (build_headers(d, dl, x->at_ms, &x->headers, errstr, errstr_size) != 0) {
+    if (build_headers(d, x, errstr, errstr_size) != 0) {
         goto out;
     }
     x->errbuf[0] = '\0';
@@ -605,7 +659,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
     /* The payload outlives the transfer (dl holds a reference): no copy. */
     SETOPT(rc, e, CURLOPT_POSTFIELDSIZE_LARGE, body_len);
     SETOPT(rc, e, CURLOPT_POSTFIELDS, body);
-    SETOPT(rc, e, CURLOPT_HTTPHEADER, x->headers);
+    SETOPT(rc, e, CURLOPT_HTTPHEADER, &x->hdr[0]);
     if (rc != CURLE_OK) {
         util_errf(errstr, errstr_size, "curl: %s", curl_easy_strerror(rc));
         goto out;
@@ -1038,6 +1092,7 @@ static void deliver_free(struct deliver *d)
             struct xfer *x = w->idle;
             w->idle = x->next;
             curl_easy_cleanup(x->easy);
+            free(x->hbuf);
             free(x);
         }
         if (w->multi != NULL) {
@@ -1058,6 +1113,7 @@ static void deliver_free(struct deliver *d)
         }
     }
     free(d->workers);
+    curl_slist_free_all(d->const_headers);
     free(d->user_agent);
     free(d);
 }
@@ -1125,6 +1181,9 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
     d->user_agent =
         xstrdup(opts->user_agent != NULL ? opts->user_agent : "webhook-bridge/" WB_VERSION);
     d->opts.user_agent = d->user_agent;
+    if (build_const_headers(d->user_agent, &d->const_headers, errstr, errstr_size) != 0) {
+        goto out;
+    }
     /* Each worker gets its part of every limit (rounded up, at least 1):
      * deliver_submit spreads deliveries evenly over the workers. */
     d->lim.cap = (opts->endpoint_max_in_flight + opts->workers - 1) / opts->workers;
