@@ -8,7 +8,13 @@
  * of one attempt), the list of its running transfers and its struct admission: the per-endpoint
  * state (attempts running, the FIFO of deliveries waiting, the breaker, the answer times) and the
  * policy that says whether a delivery starts, waits or is deferred (admission.c).  This file
- * carries out those verdicts; it decides none of them.
+ * carries out those verdicts; it decides none of them.  A worker also keeps a table by
+ * descriptor number (worker->fds) of the sockets in its epoll set: a connection socket
+ * it opened stays registered while idle in libcurl's cache (see on_socket), and its
+ * connection cache holds as many connections as it may have transfers running
+ * (max_connections).  The request headers common to all attempts are one list owned by
+ * struct deliver, read-only, the shared tail of every transfer's list.  See
+ * docs/http-path.md.
  *
  * Threads and locks:
  * - worker->lock protects worker->q_head/q_tail only: the hand-off queue
