@@ -8,7 +8,13 @@
  * of one attempt), the list of its running transfers and its struct admission: the per-endpoint
  * state (attempts running, the FIFO of deliveries waiting, the breaker, the answer times) and the
  * policy that says whether a delivery starts, waits or is deferred (admission.c).  This file
- * carries out those verdicts; it decides none of them.
+ * carries out those verdicts; it decides none of them.  A worker also keeps a table by
+ * descriptor number (worker->fds) of the sockets in its epoll set: a connection socket
+ * it opened stays registered while idle in libcurl's cache (see on_socket), and its
+ * connection cache holds as many connections as it may have transfers running
+ * (max_connections).  The request headers common to all attempts are one list owned by
+ * struct deliver, read-only, the shared tail of every transfer's list.  See
+ * docs/http-path.md.
  *
  * Threads and locks:
  * - worker->lock protects worker->q_head/q_tail only: the hand-off queue
@@ -76,18 +82,33 @@
 
 struct worker;
 
+/* What the worker knows of one descriptor number (worker->fds, indexed by
+ * it).  Worker thread only. */
+struct fdslot {
+    uint32_t events; /* the epoll events registered, when registered */
+    bool registered; /* in the worker's epoll set */
+    bool owned;      /* a connection socket open_socket made (closed by close_socket) */
+    bool parked;     /* libcurl said CURL_POLL_REMOVE: an idle keep-alive connection */
+};
+
 /* One easy handle and the attempt it carries.  Worker thread only. */
 struct xfer {
     struct xfer *prev, *next; /* running list, or idle pool (next only) */
     CURL *easy;
     struct delivery *dl;
     struct admission_ep *ep;
-    struct curl_slist *headers;
+    /* The request headers: the per-attempt lines (webhook-id, -timestamp,
+     * -signature) in hdr[], their text in hbuf, the last node's next the
+     * constant lines all attempts share (deliver.const_headers). */
+    struct curl_slist hdr[3];
+    char *hbuf;
+    size_t hbuf_cap;
     int64_t at_ms;      /* util_now_ms() when started */
     int64_t start_mono; /* util_mono_ms() when started */
     curl_off_t resp_bytes;
     char resp[ATTEMPT_RESPONSE_MAX]; /* the answer's first bytes */
     size_t resp_len;
+    struct worker *w;
     const struct netguard *guard; /* deliver_opts.guard */
     char blocked[160];            /* why the guard refused a connection, or "" */
     char errbuf[CURL_ERROR_SIZE];
@@ -103,6 +124,8 @@ struct worker {
     int evfd;                     /* eventfd: "the queue has work" or "look at stopping" */
     int64_t timer_ms;             /* libcurl's timer (util_mono_ms clock), -1 when none */
     _Atomic int64_t heartbeat_ms; /* the loop's last turn (mono ms), for /healthz */
+    struct fdslot *fds;           /* by descriptor number; worker thread only */
+    size_t n_fds;
 
     pthread_mutex_t lock;
     bool lock_init;
@@ -122,7 +145,12 @@ struct worker {
 struct deliver {
     struct deliver_opts opts; /* const once started */
     char *user_agent;
-    char *ca_file;               /* opts.ca_file, owned */
+    char *ca_file; /* opts.ca_file, owned */
+    /* Content-Type, User-Agent, "Expect:": the request headers that are the
+     * same for every attempt, built once; read-only, shared by every
+     * transfer of every worker (the tail of each xfer's list), freed after
+     * the workers joined. */
+    struct curl_slist *const_headers;
     struct admission_limits lim; /* per worker: the settings divided by the workers */
     deliver_done_cb *done;
     void *opaque;
@@ -246,12 +274,11 @@ static int64_t retry_after_until(CURL *easy)
 /* Returns x to the pool (or frees it); its attempt is over. */
 static void xfer_release(struct worker *w, struct xfer *x)
 {
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
     x->dl = NULL;
     x->ep = NULL;
     if (w->n_idle >= POOL_IDLE_MAX) {
         curl_easy_cleanup(x->easy);
+        free(x->hbuf);
         free(x);
         return;
     }
@@ -416,44 +443,18 @@ out:
     return ret;
 }
 
-/* The request headers of one attempt sent at at_ms, into *listp. */
-static int build_headers(const struct deliver *d, const struct delivery *dl, int64_t at_ms,
-                         struct curl_slist **listp, char *errstr, size_t errstr_size) WB_MUST_CHECK;
-static int build_headers(const struct deliver *d, const struct delivery *dl, int64_t at_ms,
-                         struct curl_slist **listp, char *errstr, size_t errstr_size)
+/* The headers every attempt sends alike, into *listp. */
+static int build_const_headers(const char *user_agent, struct curl_slist **listp, char *errstr,
+                               size_t errstr_size) WB_MUST_CHECK;
+static int build_const_headers(const char *user_agent, struct curl_slist **listp, char *errstr,
+                               size_t errstr_size)
 {
     struct curl_slist *list = NULL;
-    char ts[24];
     int ret = -1;
-
-    snprintf(ts, sizeof(ts), "%lld", (long long)(at_ms / 1000));
     if (header_add(&list, "Content-Type", "application/json", errstr, errstr_size) != 0 ||
-        header_add(&list, "User-Agent", d->user_agent, errstr, errstr_size) != 0 ||
-        header_add(&list, "webhook-id", dl->event_id != NULL ? dl->event_id : "", errstr,
-                   errstr_size) != 0 ||
-        header_add(&list, "webhook-timestamp", ts, errstr, errstr_size) != 0) {
-        goto out;
-    }
-    /* Signed now, with the timestamp sent, over the exact bytes POSTed:
-     * never a signature kept from an earlier attempt. */
-    if (dl->ep != NULL && dl->ep->n_secrets > 0) {
-        const char *body = dl->body != NULL ? dl->body->data : "";
-        size_t body_len = dl->body != NULL ? dl->body->len : 0;
-        char *sig = sign_header(dl->ep->secrets, dl->ep->n_secrets,
-                                dl->event_id != NULL ? dl->event_id : "", at_ms / 1000, body,
-                                body_len, errstr, errstr_size);
-        if (sig == NULL) {
-            goto out;
-        }
-        int rc = header_add(&list, "webhook-signature", sig, errstr, errstr_size);
-        free(sig);
-        if (rc != 0) {
-            goto out;
-        }
-    }
-
-    /* No "Expect: 100-continue": it costs a round trip for nothing. */
-    if (header_add(&list, "Expect", NULL, errstr, errstr_size) != 0) {
+        header_add(&list, "User-Agent", user_agent, errstr, errstr_size) != 0 ||
+        /* No "Expect: 100-continue": it costs a round trip for nothing. */
+        header_add(&list, "Expect", NULL, errstr, errstr_size) != 0) {
         goto out;
     }
     *listp = list;
@@ -464,9 +465,95 @@ out:
     return ret;
 }
 
+/* Appends "name: value" and its NUL at *pos in buf; returns the line. */
+static char *line_put(char *buf, size_t *pos, const char *name, const char *value)
+{
+    char *line = buf + *pos;
+    size_t n = strlen(name);
+    size_t v = strlen(value);
+    memcpy(line, name, n);
+    memcpy(line + n, ": ", 2);
+    memcpy(line + n + 2, value, v + 1);
+    *pos += n + 2 + v + 1;
+    return line;
+}
+
+/* The request headers of the attempt x carries, sent at x->at_ms: the
+ * per-attempt lines in x->hdr (text in x->hbuf, grown as needed, never
+ * freed between attempts) ahead of the shared constant ones.  A value with
+ * CR or LF is refused (it would inject headers). */
+static int build_headers(const struct deliver *d, struct xfer *x, char *errstr,
+                         size_t errstr_size) WB_MUST_CHECK;
+static int build_headers(const struct deliver *d, struct xfer *x, char *errstr, size_t errstr_size)
+{
+    const struct delivery *dl = x->dl;
+    const char *id = dl->event_id != NULL ? dl->event_id : "";
+    char *sig = NULL;
+    char ts[24];
+    int ret = -1;
+
+    snprintf(ts, sizeof(ts), "%lld", (long long)(x->at_ms / 1000));
+    if (strpbrk(id, "\r\n") != NULL) {
+        util_errf(errstr, errstr_size, "invalid webhook-id header value");
+        goto out;
+    }
+    /* Signed now, with the timestamp sent, over the exact bytes POSTed:
+     * never a signature kept from an earlier attempt. */
+    if (dl->ep != NULL && dl->ep->n_secrets > 0) {
+        const char *body = dl->body != NULL ? dl->body->data : "";
+        size_t body_len = dl->body != NULL ? dl->body->len : 0;
+        sig = sign_header(dl->ep->secrets, dl->ep->n_secrets, id, x->at_ms / 1000, body, body_len,
+                          errstr, errstr_size);
+        if (sig == NULL) {
+            goto out;
+        }
+        if (strpbrk(sig, "\r\n") != NULL) {
+            util_errf(errstr, errstr_size, "invalid webhook-signature header value");
+            goto out;
+        }
+    }
+    size_t need = sizeof("webhook-id: ") + strlen(id) + sizeof("webhook-timestamp: ") + strlen(ts) +
+                  (sig != NULL ? sizeof("webhook-signature: ") + strlen(sig) : 0);
+    if (need > x->hbuf_cap) {
+        free(x->hbuf);
+        x->hbuf = xmalloc(need);
+        x->hbuf_cap = need;
+    }
+    size_t pos = 0;
+    x->hdr[0].data = line_put(x->hbuf, &pos, "webhook-id", id);
+    x->hdr[0].next = &x->hdr[1];
+    x->hdr[1].data = line_put(x->hbuf, &pos, "webhook-timestamp", ts);
+    if (sig != NULL) {
+        x->hdr[1].next = &x->hdr[2];
+        x->hdr[2].data = line_put(x->hbuf, &pos, "webhook-signature", sig);
+        x->hdr[2].next = d->const_headers;
+    } else {
+        x->hdr[1].next = d->const_headers;
+    }
+    ret = 0;
+out:
+    free(sig);
+    return ret;
+}
+
 static long clamp_long(int64_t v)
 {
     return v > LONG_MAX ? LONG_MAX : (long)v;
+}
+
+/* The slot of descriptor fd, the table grown to hold it. */
+static struct fdslot *fd_slot(struct worker *w, curl_socket_t fd)
+{
+    if ((size_t)fd >= w->n_fds) {
+        size_t n = w->n_fds < 64 ? 64 : w->n_fds;
+        while (n <= (size_t)fd) {
+            n *= 2;
+        }
+        w->fds = xrealloc(w->fds, n * sizeof(*w->fds));
+        memset(w->fds + w->n_fds, 0, (n - w->n_fds) * sizeof(*w->fds));
+        w->n_fds = n;
+    }
+    return &w->fds[fd];
 }
 
 /* libcurl's socket opener: every connection a transfer makes goes through
@@ -493,7 +580,27 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
             return CURL_SOCKET_BAD;
         }
     }
-    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd != CURL_SOCKET_BAD) {
+        /* A fresh descriptor is in no epoll set, whatever its number was. */
+        struct fdslot *slot = fd_slot(x->w, fd);
+        memset(slot, 0, sizeof(*slot));
+        slot->owned = true;
+    }
+    return fd;
+}
+
+/* libcurl's socket closer, for the sockets open_socket made: the only place
+ * a connection really ends (CURL_POLL_REMOVE only means "not watched now").
+ * Worker thread, or deliver_free after it joined (curl_multi_cleanup). */
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+    struct worker *w = clientp;
+    if (fd >= 0 && (size_t)fd < w->n_fds) {
+        memset(&w->fds[fd], 0, sizeof(w->fds[fd]));
+    }
+    /* close() takes it out of the epoll set too (libcurl never dups it). */
+    return close(fd);
 }
 
 /* Each SETOPT keeps the first error; the later calls are skipped. */
@@ -525,6 +632,9 @@ static CURLcode xfer_init_options(const struct deliver *d, struct xfer *x)
     SETOPT(rc, e, CURLOPT_WRITEDATA, x);
     SETOPT(rc, e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SETOPT(rc, e, CURLOPT_OPENSOCKETDATA, x);
+    /* The worker, not x: a connection outlives the handle that opened it. */
+    SETOPT(rc, e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    SETOPT(rc, e, CURLOPT_CLOSESOCKETDATA, x->w);
     /* No proxy from the environment (http_proxy, ...): the guard would see
      * only the proxy's address, and a delivery must go where its URL says. */
     SETOPT(rc, e, CURLOPT_PROXY, "");
@@ -552,7 +662,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
     CURLcode rc = CURLE_OK;
     int ret = -1;
 
-    if (build_headers(d, dl, x->at_ms, &x->headers, errstr, errstr_size) != 0) {
+    if (build_headers(d, x, errstr, errstr_size) != 0) {
         goto out;
     }
     x->errbuf[0] = '\0';
@@ -563,7 +673,7 @@ static int xfer_setup(struct worker *w, struct xfer *x, char *errstr, size_t err
     /* The payload outlives the transfer (dl holds a reference): no copy. */
     SETOPT(rc, e, CURLOPT_POSTFIELDSIZE_LARGE, body_len);
     SETOPT(rc, e, CURLOPT_POSTFIELDS, body);
-    SETOPT(rc, e, CURLOPT_HTTPHEADER, x->headers);
+    SETOPT(rc, e, CURLOPT_HTTPHEADER, &x->hdr[0]);
     if (rc != CURLE_OK) {
         util_errf(errstr, errstr_size, "curl: %s", curl_easy_strerror(rc));
         goto out;
@@ -589,6 +699,7 @@ static struct xfer *xfer_get(struct worker *w)
     }
     x = xcalloc(1, sizeof(*x));
     x->easy = easy;
+    x->w = w;
     x->guard = w->d->opts.guard;
     CURLcode rc = xfer_init_options(w->d, x);
     if (rc != CURLE_OK) {
@@ -783,25 +894,16 @@ static void collect(struct worker *w, struct delivery **done_head, struct delive
     }
 }
 
-/* libcurl's socket callback: keeps the epoll set in step with the sockets
- * libcurl wants watched.  Worker thread (inside libcurl calls). */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+/* Sets fd's epoll registration to events (ADD or MOD as slot says; either
+ * may find the other state: a descriptor libcurl closed itself, its number
+ * reused).  Returns 0 or -1 (logged). */
+static int fd_watch(struct worker *w, curl_socket_t fd, struct fdslot *slot, uint32_t events)
 {
-    (void)easy;
-    struct worker *w = userp;
-    if (what == CURL_POLL_REMOVE) {
-        /* It may be closed already: then the kernel dropped it itself. */
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign(w->multi, fd, NULL);
-        return 0;
-    }
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.events = events;
     ev.data.fd = fd;
-    /* A known socket is modified, a new one added; either may find the
-     * other state (a descriptor number reused after a close). */
-    int op = socketp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
         op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         if (epoll_ctl(w->epfd, op, fd, &ev) != 0) {
@@ -809,8 +911,53 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             return -1;
         }
     }
-    curl_multi_assign(w->multi, fd, w); /* any non-NULL value: "known" */
+    slot->registered = true;
+    slot->events = events;
     return 0;
+}
+
+static void fd_unwatch(struct worker *w, curl_socket_t fd, struct fdslot *slot)
+{
+    /* It may be closed already: then the kernel dropped it itself. */
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    slot->registered = false;
+    slot->parked = false;
+}
+
+/* libcurl's socket callback: keeps the epoll set in step with the sockets
+ * libcurl wants watched.  Worker thread (inside libcurl calls).
+ *
+ * A connection socket that goes idle into libcurl's cache (CURL_POLL_REMOVE
+ * while open) stays in the epoll set, parked, watched for input only: it
+ * is reused for a later delivery with no epoll_ctl at all (it was a DEL and
+ * an ADD per delivery).  Nothing arrives on an idle keep-alive connection
+ * unless the server closes it or breaks the protocol; then the event is
+ * seen in wait_and_dispatch, which takes the socket out of the set (it
+ * would be reported again and again) and leaves it to libcurl, whose check
+ * before reusing a connection finds it readable, so dead, and closes it
+ * (close_socket) instead of sending on it.  Other sockets (the threaded
+ * resolver's, say) are removed at once, as libcurl asks. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct worker *w = userp;
+    struct fdslot *slot = fd_slot(w, fd);
+    if (what == CURL_POLL_REMOVE) {
+        if (!slot->owned || !slot->registered) {
+            fd_unwatch(w, fd, slot);
+            return 0;
+        }
+        slot->parked = true;
+        return slot->events == EPOLLIN ? 0 : fd_watch(w, fd, slot, EPOLLIN);
+    }
+    uint32_t events =
+        ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    slot->parked = false;
+    if (slot->registered && slot->events == events) {
+        return 0;
+    }
+    return fd_watch(w, fd, slot, events);
 }
 
 /* libcurl's timer callback.  Worker thread (inside libcurl calls). */
@@ -876,6 +1023,13 @@ static void wait_and_dispatch(struct worker *w, int64_t deadline)
             uint64_t count;
             while (read(w->evfd, &count, sizeof(count)) < 0 && errno == EINTR) {
             }
+            continue;
+        }
+        if ((size_t)fd < w->n_fds && w->fds[fd].parked) {
+            /* An idle connection closed by its server (or sent bytes no
+             * request asked for): libcurl finds it dead when it next looks
+             * at it (see on_socket). */
+            fd_unwatch(w, fd, &w->fds[fd]);
             continue;
         }
         int flags = 0;
@@ -952,11 +1106,13 @@ static void deliver_free(struct deliver *d)
             struct xfer *x = w->idle;
             w->idle = x->next;
             curl_easy_cleanup(x->easy);
+            free(x->hbuf);
             free(x);
         }
         if (w->multi != NULL) {
-            curl_multi_cleanup(w->multi);
+            curl_multi_cleanup(w->multi); /* close_socket uses w->fds */
         }
+        free(w->fds);
         if (w->epfd >= 0) {
             close(w->epfd);
         }
@@ -971,6 +1127,7 @@ static void deliver_free(struct deliver *d)
         }
     }
     free(d->workers);
+    curl_slist_free_all(d->const_headers);
     free(d->user_agent);
     free(d->ca_file);
     free(d);
@@ -992,6 +1149,16 @@ static void stop_and_join(struct deliver *d, int64_t deadline_ms)
             d->workers[i].thread_started = false;
         }
     }
+}
+
+/* The worker's connection cache: as many connections as it may have
+ * transfers running (its budget, at least one endpoint's cap).  libcurl's
+ * default is 4 per transfer running now: as in-flight work drained to a
+ * few transfers, it closed the idle connections a burst had opened, and
+ * the next burst connected again. */
+static long max_connections(const struct admission_limits *lim)
+{
+    return lim->budget > lim->cap ? lim->budget : lim->cap;
 }
 
 int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_done_cb *done,
@@ -1031,6 +1198,9 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
     d->opts.user_agent = d->user_agent;
     d->ca_file = opts->ca_file != NULL ? xstrdup(opts->ca_file) : NULL;
     d->opts.ca_file = d->ca_file;
+    if (build_const_headers(d->user_agent, &d->const_headers, errstr, errstr_size) != 0) {
+        goto out;
+    }
     /* Each worker gets its part of every limit (rounded up, at least 1):
      * deliver_submit spreads deliveries evenly over the workers. */
     d->lim.cap = (opts->endpoint_max_in_flight + opts->workers - 1) / opts->workers;
@@ -1097,6 +1267,9 @@ int deliver_start(struct deliver **dp, const struct deliver_opts *opts, deliver_
         }
         if (mc == CURLM_OK) {
             mc = curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+        }
+        if (mc == CURLM_OK) {
+            mc = curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, max_connections(&d->lim));
         }
         if (mc != CURLM_OK) {
             util_errf(errstr, errstr_size, "worker %d: curl_multi_setopt: %s", i,

@@ -41,6 +41,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -599,6 +601,20 @@ static void print_request(const struct receiver *rv, struct MHD_Connection *conn
         free(b64);
     }
     json_object_set_new(line, "bytes", json_integer((json_int_t)up->len));
+    /* The client's port: POSTs on one connection share it, so a test can
+     * count the connections a client opened. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    int peer_port = -1;
+    if (ci != NULL && ci->client_addr != NULL) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET) {
+            peer_port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+        } else if (sa->sa_family == AF_INET6) {
+            peer_port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+        }
+    }
+    json_object_set_new(line, "peerPort", peer_port < 0 ? json_null() : json_integer(peer_port));
     json_object_set_new(line, "signatureHeader",
                         json_str_or_null(header(conn, "webhook-signature")));
     static const char *const sig_names[] = {"unchecked", "valid", "invalid"};
