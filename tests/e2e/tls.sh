@@ -20,33 +20,35 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=webhook-bridge-test-
     { fail "openssl could not make the certificates"; finish; }
 
 # nginx on a port of its own, answering 204 to every request, one access
-# log line each.
+# log line each.  Its paths are absolute: nginx reads relative ones from
+# its prefix (tests/run.sh gives a relative log directory).
 start_nginx() {
+    N=$(cd "$T" && pwd)
     tries=0
     while [ $tries -lt 20 ]; do
         NPORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-        cat >"$T/nginx.conf" <<NGINX
+        cat >"$N/nginx.conf" <<NGINX
 worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
+pid $N/nginx.pid;
+error_log $N/nginx.err;
 daemon off;
 events { worker_connections 256; }
 http {
-    access_log $T/access.log;
-    client_body_temp_path $T;
+    access_log $N/access.log;
+    client_body_temp_path $N;
     server {
         listen 127.0.0.1:$NPORT ssl;
-        ssl_certificate $T/server.pem;
-        ssl_certificate_key $T/server.key;
+        ssl_certificate $N/server.pem;
+        ssl_certificate_key $N/server.key;
         location / { return 204; }
     }
 }
 NGINX
-        : >"$T/access.log"
-        /usr/sbin/nginx -c "$T/nginx.conf" -p "$T" 2>>"$T/nginx.err" &
+        : >"$N/access.log"
+        /usr/sbin/nginx -c "$N/nginx.conf" -p "$N" 2>>"$N/nginx.err" &
         NGINX_PID=$!
         PIDS="$PIDS $NGINX_PID"
-        if wait_until 5 sh -c "curl -s -o /dev/null --cacert $T/ca.pem https://127.0.0.1:$NPORT/"; then
+        if wait_until 5 sh -c "curl -s -o /dev/null --cacert $N/ca.pem https://127.0.0.1:$NPORT/"; then
             return 0
         fi
         kill $NGINX_PID 2>/dev/null
