@@ -29,7 +29,9 @@ struct scanner {
     const unsigned char *p, *end;
     struct jsonscan_field *fields;
     size_t nfields;
-    unsigned parents; /* fields whose root[key] object is open at sub_depth */
+    size_t key_len[JSONSCAN_MAX_FIELDS];    /* strlen of each field's key, */
+    size_t subkey_len[JSONSCAN_MAX_FIELDS]; /* and subkey: once, not per member */
+    unsigned parents;                       /* fields whose root[key] object is open at sub_depth */
     int sub_depth;
     int depth; /* open containers */
     unsigned char is_object[JSONSCAN_MAX_DEPTH / 8];
@@ -382,7 +384,7 @@ static int scan_key(struct scanner *s, unsigned *pending, unsigned *parents)
     for (size_t i = 0; i < s->nfields; i++) {
         struct jsonscan_field *f = &s->fields[i];
         if (root) {
-            if (strlen(f->key) != klen || memcmp(f->key, key, klen) != 0) {
+            if (s->key_len[i] != klen || memcmp(f->key, key, klen) != 0) {
                 continue;
             }
             if (f->subkey == NULL) {
@@ -394,7 +396,7 @@ static int scan_key(struct scanner *s, unsigned *pending, unsigned *parents)
                 f->len = 0;
                 f->buf[0] = '\0';
             }
-        } else if ((s->parents & (1u << i)) && strlen(f->subkey) == klen &&
+        } else if ((s->parents & (1u << i)) && s->subkey_len[i] == klen &&
                    memcmp(f->subkey, key, klen) == 0) {
             *pending |= 1u << i;
         }
@@ -458,6 +460,8 @@ int jsonscan(const void *data, size_t len, enum jsonscan_type *root_type,
     s.depth = 0;
     *root_type = JSONSCAN_MISSING;
     for (size_t i = 0; i < nfields; i++) {
+        s.key_len[i] = strlen(fields[i].key);
+        s.subkey_len[i] = fields[i].subkey != NULL ? strlen(fields[i].subkey) : 0;
         fields[i].type = JSONSCAN_MISSING;
         fields[i].len = 0;
         fields[i].buf[0] = '\0';
