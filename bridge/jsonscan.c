@@ -410,6 +410,10 @@ static void record(struct scanner *s, unsigned pending, enum jsonscan_type t)
     for (size_t i = 0; pending != 0 && i < s->nfields; i++) {
         if (pending & (1u << i)) {
             s->fields[i].type = t;
+            if (t != JSONSCAN_STRING) { /* an earlier string member's, replaced */
+                s->fields[i].len = 0;
+                s->fields[i].buf[0] = '\0';
+            }
         }
     }
 }
@@ -434,7 +438,6 @@ static int scan_string_value(struct scanner *s, unsigned pending)
                 memcpy(f->buf, first->buf, n < have ? n : have);
                 f->buf[n < have ? n : have] = '\0';
             }
-            f->type = JSONSCAN_STRING;
             f->len = len;
         }
     }

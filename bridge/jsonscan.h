@@ -47,9 +47,8 @@ enum jsonscan_type {
  * decoded, NUL-terminated (cap >= 1).  Paths must be distinct.
  * Out: type (MISSING when absent, or when root[key] is not an object for a
  * subkey) and, for a string, len: its decoded length, which may exceed
- * cap - 1 (then buf holds the first cap - 1 bytes).  buf and len mean
- * something only when type is JSONSCAN_STRING: a string member replaced by
- * a later non-string one leaves them as the string set them. */
+ * cap - 1 (then buf holds the first cap - 1 bytes).  For any other type
+ * buf is "" and len 0. */
 struct jsonscan_field {
     const char *key;
     const char *subkey;

@@ -267,6 +267,8 @@ static void test_last_key_wins(void **state)
     assert_string_equal(x.id, "second");
     assert_int_equal(scan_fields("{\"id\":\"first\",\"id\":true}", &x), 0);
     assert_int_equal(x.f[0].type, JSONSCAN_BOOL);
+    assert_int_equal(x.f[0].len, 0);
+    assert_string_equal(x.id, "");
     assert_int_equal(scan_fields("{\"d\":{\"sub\":\"a\",\"sub\":\"b\"}}", &x), 0);
     assert_string_equal(x.sub, "b");
     assert_int_equal(scan_fields("{\"d\":{\"sub\":\"a\"},\"d\":{\"other\":1}}", &x), 0);
@@ -274,6 +276,7 @@ static void test_last_key_wins(void **state)
     assert_int_equal(scan_fields("{\"d\":{\"sub\":\"a\"},\"d\":7}", &x), 0);
     assert_int_equal(x.f[2].type, JSONSCAN_NUMBER);
     assert_int_equal(x.f[3].type, JSONSCAN_MISSING);
+    assert_int_equal(x.f[3].len, 0);
 }
 
 /* A value longer than its buffer is cut there, its length told whole. */
