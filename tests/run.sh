@@ -21,6 +21,7 @@ pass=0
 fail=0
 skipped=0
 failed=""
+whys=""
 KAFKA=${KAFKA:-both}
 TESTS=${TESTS:-}
 for t in $TESTS; do
@@ -81,8 +82,16 @@ run_one() { # name log command...
     printf '%-28s %s (%ss)\n' "$name" "$status" $(($(date +%s) - start))
     if [ $status = FAILED ]; then
         failed="$failed $name"
-        grep -E '^(FAIL|\[  FAILED|\[  ERROR|ERROR|==[0-9]+==)' "$log" | head -20 | sed 's/^/    /'
-        tail -5 "$log" | sed 's/^/    | /'
+        why=$(
+            grep -E '^(FAIL|\[  FAILED|\[  ERROR|ERROR|==[0-9]+==)' "$log" | head -20 | sed 's/^/    /'
+            tail -5 "$log" | sed 's/^/    | /'
+        )
+        echo "$why"
+        # Said again under the summary: a CI that keeps only the output's
+        # tail still shows why a test failed.
+        whys="$whys$name:
+$why
+"
     fi
 }
 
@@ -122,6 +131,9 @@ if [ "${TESTS_ONLY:-}" != unit ]; then
 fi
 
 echo
-[ -n "$failed" ] && echo "failed:$failed (logs in $LOGS)"
+if [ -n "$failed" ]; then
+    printf '%s' "$whys"
+    echo "failed:$failed (logs in $LOGS)"
+fi
 echo "$pass passed, $fail failed, $skipped skipped"
 [ $fail -eq 0 ]
