@@ -49,7 +49,8 @@
 #               nginx (same worker count and settings, keep-alive) also
 #               listens with ssl, with a server certificate for IP
 #               127.0.0.1 signed by a CA that openssl makes in the log
-#               directory (RSA 2048, as tests/e2e/tls.sh); the bridge's
+#               directory (RSA 2048, scripts/testca.sh, as for
+#               tests/e2e/tls.sh); the bridge's
 #               config adds delivery.ca_file = that CA (verification of the
 #               certificate and host name stays on) and its endpoint URLs
 #               are https://127.0.0.1:PORT/....  First wrk's HTTPS limit
@@ -361,17 +362,11 @@ if [ "$SYSCALLS" = on ]; then
 fi
 
 # The https run's CA and a server certificate for IP 127.0.0.1 signed by it
-# (as tests/e2e/tls.sh makes them): nginx serves the certificate, the bridge
+# (scripts/testca.sh, as for tests/e2e/tls.sh): nginx serves the certificate, the bridge
 # trusts the CA through delivery.ca_file.
 if [ -n "$TLS_ON" ]; then
     command -v openssl >/dev/null || die "openssl is missing (apt-get install openssl), or leave https out of BENCH_RUNS"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=webhook-bridge-bench-ca \
-        -keyout "$T/ca.key" -out "$T/ca.pem" 2>"$T/openssl.err" &&
-        openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
-            -keyout "$T/server.key" -out "$T/server.csr" 2>>"$T/openssl.err" &&
-        printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext" &&
-        openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-            -days 2 -extfile "$T/san.ext" -out "$T/server.pem" 2>>"$T/openssl.err" ||
+    sh scripts/testca.sh "$T" webhook-bridge-bench-ca ||
         die "openssl could not make the https run's certificates (see $T/openssl.err)"
     echo "https:   a CA ($T/ca.pem) and a server certificate for IP 127.0.0.1 signed by it (RSA 2048)"
 fi

@@ -8,16 +8,9 @@
 . tests/e2e/lib.sh
 only_on mock "the TLS path is the bridge's alone"
 
-command -v openssl >/dev/null || { fail "openssl missing"; finish; }
 # A CA and a server certificate for IP 127.0.0.1, signed by it.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=webhook-bridge-test-ca \
-    -keyout "$T/ca.key" -out "$T/ca.pem" 2>"$T/openssl.err" &&
-    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
-        -keyout "$T/server.key" -out "$T/server.csr" 2>>"$T/openssl.err" &&
-    printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext" &&
-    openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-        -days 2 -extfile "$T/san.ext" -out "$T/server.pem" 2>>"$T/openssl.err" ||
-    { fail "openssl could not make the certificates"; finish; }
+sh scripts/testca.sh "$T" webhook-bridge-test-ca ||
+    { fail "scripts/testca.sh could not make the certificates ($T/openssl.err)"; finish; }
 
 # nginx on a port of its own, answering 204 to every request, one access
 # log line each.  Its paths are absolute: nginx reads relative ones from
