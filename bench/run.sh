@@ -37,6 +37,22 @@
 #               counts (whole run from "ready", and the 100 ms intervals
 #               ending in the steady phase); the connections that carried
 #               the deliveries are nginx's distinct $connection numbers.
+#   curlloop    the bridge's floor on libcurl, beside it (issue 10,
+#               deliverable 4): tests/helpers/curlloop, a bare libcurl loop
+#               shaped like the bridge's delivery workers (2 threads, each
+#               its own multi handle on curl_multi_socket_action + epoll,
+#               endpoint_max_in_flight/2 transfers each, keep-alive, the
+#               bridge's options and headers, no Kafka, no signing, no JSON),
+#               POSTs the run's event N times to the same nginx, then wrk
+#               the same for BENCH_CURLLOOP_WRK_SECONDS; each under perf stat -e
+#               raw_syscalls:sys_enter -e task-clock (syscalls and CPU per
+#               request), with how busy the machine was and nginx's CPU per
+#               request.  A table puts them beside the bridge's K=1
+#               throughput drain (its steady phase).  With BENCH_PERF=1 each
+#               runs again under perf record -g (perf-dso.txt, ... in
+#               curlloop/NAME/ of the log directory, as the bridge's).
+#               BENCH_CURLLOOP_PERFORM=1 adds curlloop --perform (the
+#               simplest multi loop: curl_multi_perform + curl_multi_poll).
 #   rss         a K=1 drain of 3 x RSS_MAX_IN_FLIGHT events (at most N)
 #               with max_in_flight = RSS_MAX_IN_FLIGHT (10,000: the RSS
 #               target's figure), without perf or wrk, into an nginx
@@ -96,8 +112,10 @@
 # loadgen's trimmed seed-002 event padded to N bytes, 500 the small variant),
 # BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"), BENCH_RATE
 # (1000), BENCH_LATENCY_SECONDS (10), BENCH_NGINX_WORKERS (1; see below),
-# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput https rss latency
-# routing isolation records", or any of them), BENCH_ISOLATION_EVENTS (100000, or
+# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput curlloop https rss
+# latency routing isolation records", or any of them),
+# BENCH_CURLLOOP_WRK_SECONDS (3), BENCH_CURLLOOP_PERFORM (empty, or 1),
+# BENCH_ISOLATION_EVENTS (100000, or
 # fewer to fit), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf record -g on the
 # bridge during the throughput runs; the figures of those runs then include
 # perf's overhead), BENCH_MAX_IN_FLIGHT (empty: the config default, 1,024),
@@ -186,7 +204,8 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
 RUNS=${BENCH_RUNS:-throughput curlloop https rss latency routing isolation records}
-# The curlloop run's wrk: seconds (its requests are counted like curlloop's).
+# The curlloop run's wrk: seconds (its requests are counted like curlloop's;
+# BENCH_WRK_SECONDS=0 skips it too).
 CL_WRK_SECS=${BENCH_CURLLOOP_WRK_SECONDS:-3}
 # The https run: nginx's ssl listener, its certificate and the CA's, made in
 # the log directory when it is on.
@@ -1073,13 +1092,15 @@ curlloop_run() {
         conns=$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($i == "connects") print $(i + 1) }')
         [ "$B_REQS" -eq "$N" ] || echo "  WARNING: nginx counted $B_REQS requests, not $N"
         echo "  $out"
-        echo "  curlloop${flag:+ $flag}: $rate requests/s, CPU $own us/request (its getrusage)" \
-            "${B_CPU:+/ $B_CPU (perf stat task-clock)}, ${B_SYS:-?} syscalls/request," \
+        pcpu=""
+        [ -n "$B_CPU" ] && pcpu=" / $B_CPU (perf stat task-clock)"
+        echo "  curlloop${flag:+ $flag}: $rate requests/s, CPU $own us/request (its getrusage)$pcpu," \
+            "${B_SYS:-?} syscalls/request," \
             "machine busy ${B_BUSY:-?}% of $NPROC CPUs, nginx ${B_NGINX:-?} us/request, $conns connections"
         eval "CL_RATE_$m=\$rate CL_CPU_$m=\${B_CPU:-\$own} CL_SYS_$m=\$B_SYS CL_BUSY_$m=\$B_BUSY"
         eval "CL_NGINX_$m=\$B_NGINX CL_CONNS_$m=\$conns"
     done
-    if [ "$WRK_SECS" -gt 0 ]; then
+    if [ "$WRK_SECS" -gt 0 ] && [ "$CL_WRK_SECS" -gt 0 ]; then
         wrk_script
         bare wrk wrk -t "$WRK_THREADS" -c "$EP_MAX" -d "${CL_WRK_SECS}s" -s "$T/wrk-post.lua" \
             "http://127.0.0.1:$NPORT/hook/curlloop-wrk/1"
