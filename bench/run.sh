@@ -37,6 +37,22 @@
 #               counts (whole run from "ready", and the 100 ms intervals
 #               ending in the steady phase); the connections that carried
 #               the deliveries are nginx's distinct $connection numbers.
+#   curlloop    the bridge's floor on libcurl, beside it (issue 10,
+#               deliverable 4): tests/helpers/curlloop, a bare libcurl loop
+#               shaped like the bridge's delivery workers (2 threads, each
+#               its own multi handle on curl_multi_socket_action + epoll,
+#               endpoint_max_in_flight/2 transfers each, keep-alive, the
+#               bridge's options and headers, no Kafka, no signing, no JSON),
+#               POSTs the run's event N times to the same nginx, then wrk
+#               the same for BENCH_CURLLOOP_WRK_SECONDS; each under perf stat -e
+#               raw_syscalls:sys_enter -e task-clock (syscalls and CPU per
+#               request), with how busy the machine was and nginx's CPU per
+#               request.  A table puts them beside the bridge's K=1
+#               throughput drain (its steady phase).  With BENCH_PERF=1 each
+#               runs again under perf record -g (perf-dso.txt, ... in
+#               curlloop/NAME/ of the log directory, as the bridge's).
+#               BENCH_CURLLOOP_PERFORM=1 adds curlloop --perform (the
+#               simplest multi loop: curl_multi_perform + curl_multi_poll).
 #   rss         a K=1 drain of 3 x RSS_MAX_IN_FLIGHT events (at most N)
 #               with max_in_flight = RSS_MAX_IN_FLIGHT (10,000: the RSS
 #               target's figure), without perf or wrk, into an nginx
@@ -97,8 +113,10 @@
 # loadgen's trimmed seed-002 event padded to N bytes, 500 the small variant),
 # BENCH_ACCOUNTS (4096 distinct keys), BENCH_ENDPOINTS ("1 4"), BENCH_RATE
 # (1000), BENCH_LATENCY_SECONDS (10), BENCH_NGINX_WORKERS (1; see below),
-# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput https rss latency
-# routing isolation records", or any of them), BENCH_ISOLATION_EVENTS (100000, or
+# BENCH_FETCH_WAIT_MS (see below), BENCH_RUNS ("throughput curlloop https rss
+# latency routing isolation records", or any of them),
+# BENCH_CURLLOOP_WRK_SECONDS (3), BENCH_CURLLOOP_PERFORM (empty, or 1),
+# BENCH_ISOLATION_EVENTS (100000, or
 # fewer to fit), BENCH_SLOW_MS (9000), BENCH_PERF=1 (perf record -g on the
 # bridge during the throughput runs; the figures of those runs then include
 # perf's overhead), BENCH_MAX_IN_FLIGHT (empty: the config default, 1,024),
@@ -186,7 +204,10 @@ EXTRA_PROPS=${BENCH_PROPERTIES:-}
 # The attempts log (one Kafka record per attempt): on, as by default, or off
 # to measure the delivery path alone.
 ATTEMPTS_LOG=${BENCH_ATTEMPTS_LOG:-on}
-RUNS=${BENCH_RUNS:-throughput https rss latency routing isolation records}
+RUNS=${BENCH_RUNS:-throughput curlloop https rss latency routing isolation records}
+# The curlloop run's wrk: seconds (its requests are counted like curlloop's;
+# BENCH_WRK_SECONDS=0 skips it too).
+CL_WRK_SECS=${BENCH_CURLLOOP_WRK_SECONDS:-3}
 # The https run: nginx's ssl listener, its certificate and the CA's, made in
 # the log directory when it is on.
 TLS_ON=""
@@ -300,7 +321,7 @@ fi
 for c in curl jq awk od kcat; do
     command -v $c >/dev/null || die "$c is missing"
 done
-case " $RUNS " in *" throughput "* | *" https "*)
+case " $RUNS " in *" throughput "* | *" https "* | *" curlloop "*)
     [ "$WRK_SECS" -eq 0 ] || command -v wrk >/dev/null ||
         die "wrk is missing (apt-get install wrk), or BENCH_WRK_SECONDS=0 to skip the HTTP limit"
     ;;
@@ -309,7 +330,11 @@ if [ "$SYSCALLS" = on ] && ! command -v perf >/dev/null; then
     echo "bench: perf is missing (apt-get install linux-perf): no syscall counts"
     SYSCALLS=off
 fi
-case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS$EP_MAX$WRK_THREADS$WRK_SECS$RSS_MAX_IN_FLIGHT$RSS_RATE${MAX_IN_FLIGHT:-0}" in
+case " $RUNS " in *" curlloop "*)
+    [ -x "$HELPERS/curlloop" ] || die "$HELPERS/curlloop is missing: run make all"
+    ;;
+esac
+case "$N$PARTS$SIZE$ACCOUNTS$RATE$LAT_SECS$ISO_N$SLOW_MS$EP_MAX$WRK_THREADS$WRK_SECS$RSS_MAX_IN_FLIGHT$RSS_RATE${MAX_IN_FLIGHT:-0}$CL_WRK_SECS" in
 *[!0-9]*) die "BENCH_* sizes must be plain integers" ;;
 esac
 TICK=$(getconf CLK_TCK)
@@ -559,6 +584,23 @@ event_body() {
         die "kcat could not read a preloaded event (see $1/kcat.err)"
 }
 
+# wrk_script: $T/wrk-post.lua, wrk's script POSTing $T/body.event with the
+# bridge's headers.
+wrk_script() {
+    id=$(jq -r .eventId "$T/body.event")
+    cat >"$T/wrk-post.lua" <<EOF_L
+-- bench/run.sh: POST one real event as the bridge does (no secret: no signature).
+wrk.method = "POST"
+local f = assert(io.open("$T/body.event", "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["User-Agent"] = "webhook-bridge/bench"
+wrk.headers["webhook-id"] = "$id"
+wrk.headers["webhook-timestamp"] = "$(date +%s)"
+EOF_L
+}
+
 # http_limit K [https]: the machine's HTTP limit for K endpoints: wrk,
 # WRK_THREADS thread(s), EP_MAX*K connections (as many as the bridge opens),
 # POSTing $T/body.event with the bridge's headers to the same nginx for
@@ -572,18 +614,7 @@ http_limit() {
         scheme=https port=$TLS_PORT lpfx=H what=HTTPS wtag=https-wrk-k$k
     fi
     c=$((EP_MAX * k))
-    id=$(jq -r .eventId "$T/body.event")
-    cat >"$T/wrk-post.lua" <<EOF_L
--- bench/run.sh: POST one real event as the bridge does (no secret: no signature).
-wrk.method = "POST"
-local f = assert(io.open("$T/body.event", "rb"))
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["User-Agent"] = "webhook-bridge/bench"
-wrk.headers["webhook-id"] = "$id"
-wrk.headers["webhook-timestamp"] = "$(date +%s)"
-EOF_L
+    wrk_script
     say "$what limit, K=$k: wrk -t$WRK_THREADS -c$c -d${WRK_SECS}s, POST of a $(wc -c <"$T/body.event" | tr -d ' ')-byte event"
     wrk -t "$WRK_THREADS" -c "$c" -d "${WRK_SECS}s" -s "$T/wrk-post.lua" \
         "$scheme://127.0.0.1:$port/hook/$wtag/1" >"$T/$wtag.txt" 2>&1 ||
@@ -674,6 +705,26 @@ plot() {
         plot '$1/series-100ms.txt' using 1:2 with steps lw 1.5" >"$1/gnuplot.log" 2>&1 ||
         { echo "  no plot: gnuplot failed (see $1/gnuplot.log)"; return 0; }
     PLOTS="$PLOTS $1/timeline.png"
+}
+
+# perf_summary DIR: DIR/perf.data (perf record -g) summed up into
+# DIR/perf-dso.txt, perf-self.txt and perf-children.txt, and printed.
+perf_summary() {
+    # Self time by library and symbol (libcurl is stripped: its static
+    # functions show as addresses), then inclusive time, which names
+    # the bridge's and libcurl's exported functions above them.
+    perf report -i "$1/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+        grep -E '^ +[0-9]' | head -8 >"$1/perf-dso.txt"
+    perf report -i "$1/perf.data" --stdio --no-children --sort dso,symbol -g none \
+        2>/dev/null | grep -E '^ +[0-9]' | head -40 >"$1/perf-self.txt"
+    perf report -i "$1/perf.data" --stdio --children --sort symbol -g none 2>/dev/null |
+        grep -E '^ +[0-9]' | grep -v ' 0x0000' | head -40 >"$1/perf-children.txt"
+    echo "  perf (in $1): CPU by library:"
+    sed 's/^ */    /' "$1/perf-dso.txt"
+    echo "  perf: top symbols by self time:"
+    head -12 "$1/perf-self.txt" | sed 's/^ */    /'
+    echo "  perf: top named functions by inclusive time:"
+    head -25 "$1/perf-children.txt" | sed 's/^ */    /'
 }
 
 # throughput K [rss|https]: drains N preloaded events into K endpoints.  Sets
@@ -888,29 +939,14 @@ EOF_S
         fi
     fi
     plot "$D" "${VERSION%% (*}: $nev events of $SIZE B, K=$k${pfx:+, HTTPS}, max_in_flight $([ "$mode" = rss ] && echo "$RSS_MAX_IN_FLIGHT" || echo "${MAX_IN_FLIGHT:-1024}"), attempts log $ATTEMPTS_LOG"
-    if [ -n "$PERF" ]; then
-        # Self time by library and symbol (libcurl is stripped: its static
-        # functions show as addresses), then inclusive time, which names
-        # the bridge's and libcurl's exported functions above them.
-        perf report -i "$D/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
-            grep -E '^ +[0-9]' | head -8 >"$D/perf-dso.txt"
-        perf report -i "$D/perf.data" --stdio --no-children --sort dso,symbol -g none \
-            2>/dev/null | grep -E '^ +[0-9]' | head -40 >"$D/perf-self.txt"
-        perf report -i "$D/perf.data" --stdio --children --sort symbol -g none 2>/dev/null |
-            grep -E '^ +[0-9]' | grep -v ' 0x0000' | head -40 >"$D/perf-children.txt"
-        echo "  perf (in $D): CPU by library:"
-        sed 's/^ */    /' "$D/perf-dso.txt"
-        echo "  perf: top symbols by self time:"
-        head -12 "$D/perf-self.txt" | sed 's/^ */    /'
-        echo "  perf: top named functions by inclusive time:"
-        head -25 "$D/perf-children.txt" | sed 's/^ */    /'
-    fi
+    [ -z "$PERF" ] || perf_summary "$D"
     if [ "$mode" = rss ]; then
         RSS10K=$rss_mb RSS10K_INFLIGHT=$peak_if
         return 0
     fi
     eval "${pfx}RATE_$k=$steady ${pfx}CPU_$k=$cpu_us ${pfx}CPUS_$k=$cpus_us ${pfx}RSS_$k=$rss_mb"
     eval "${pfx}PEAKCONN_$k=$peak ${pfx}EMPTY_$k=$empty ${pfx}SYS_$k=$sys ${pfx}SYSS_$k=$syss"
+    eval "${pfx}NGINXCPU_$k=$ncpu_us"
     if [ "$mode" = https ]; then
         eval "HHS_$k=$hs HCONN_$k='$conns ($full full handshakes, $resumed resumed)'"
     else
@@ -963,6 +999,114 @@ latency() {
     echo "  delivery_latency over $n deliveries: p50 $p50 ms, p99 $p99 ms, max $max ms"
     echo "  (quantiles estimated from the histogram's fixed buckets 1,2,3,5,7,10,15,20,30,50.. ms)"
     eval "P50_$k=$p50 P99_$k=$p99 MAX_$k=$max"
+}
+
+# ---- curlloop: the bridge beside a bare libcurl loop (issue 10) -----------
+
+# bare NAME CMD...: runs CMD, a client POSTing to nginx (stdout in
+# $T/curlloop/NAME.out), under perf stat counting its syscalls and its CPU
+# (task-clock) unless BENCH_SYSCALLS=off, with the machine's jiffies and
+# nginx's CPU sampled around it.  Sets B_REQS (the requests nginx counted),
+# B_SECS, B_SYS and B_CPU (per request; empty without perf), B_BUSY (% of
+# the machine's CPUs) and B_NGINX (nginx's CPU us per request).  With
+# BENCH_PERF=1, CMD runs a second time under perf record -g, for
+# perf_summary in $T/curlloop/NAME/.
+bare() {
+    name=$1
+    shift
+    bd=$T/curlloop
+    status || die "nginx /status failed"
+    r0=$REQS
+    m0=$(machine_jiffies)
+    n0=$(nginx_ticks)
+    t0=$(now)
+    if [ "$SYSCALLS" = on ]; then
+        perf stat -x, -e raw_syscalls:sys_enter -e task-clock -o "$bd/$name.perf-stat.csv" -- \
+            "$@" >"$bd/$name.out" 2>"$bd/$name.err" || die "$name failed (see $bd/$name.err)"
+    else
+        "$@" >"$bd/$name.out" 2>"$bd/$name.err" || die "$name failed (see $bd/$name.err)"
+    fi
+    t1=$(now)
+    m1=$(machine_jiffies)
+    n1=$(nginx_ticks)
+    status || die "nginx /status failed"
+    B_REQS=$((REQS - r0 - 1))
+    B_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    B_BUSY=$(echo "$m0 $m1" | awk '{ if ($4 > $2) printf "%.0f", ($3 - $1) * 100 / ($4 - $2) }')
+    B_NGINX=$(awk -v t=$((n1 - n0)) -v hz="$TICK" -v n="$B_REQS" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n }')
+    B_SYS="" B_CPU=""
+    if [ "$SYSCALLS" = on ]; then
+        read -r B_SYS B_CPU <<EOF_B
+$(awk -F, -v n="$B_REQS" '$3 == "raw_syscalls:sys_enter" { s = $1 } $3 == "task-clock" { c = $1 }
+    END { if (n > 0) printf "%.1f %.1f\n", s / n, c * 1000 / n }' "$bd/$name.perf-stat.csv")
+EOF_B
+    fi
+    if [ -n "$PERF" ]; then
+        mkdir -p "$bd/$name"
+        perf record -e cpu-clock --call-graph dwarf -F 499 -o "$bd/$name/perf.data" -- "$@" \
+            >"$bd/$name/perf.log" 2>&1 || die "$name under perf record failed (see $bd/$name/perf.log)"
+        perf_summary "$bd/$name"
+    fi
+}
+
+# curlloop_run: the bridge's floor on libcurl, measured beside it: a bare
+# libcurl loop (tests/helpers/curlloop: 2 threads as the bridge's workers,
+# each its own multi handle on epoll, endpoint_max_in_flight/2 transfers
+# each, keep-alive, the bridge's options and headers) POSTs the run's event
+# N times to the same nginx, then wrk the same for CL_WRK_SECS s (not wrk's
+# limit run: this one is counted like the others); each through bare.  Sets
+# CL_RATE_x, CL_CPU_x, CL_SYS_x, CL_BUSY_x, CL_NGINX_x, CL_CONNS_x for x in
+# loop (curlloop), perform (curlloop --perform, with BENCH_CURLLOOP_PERFORM=1)
+# and wrk.
+curlloop_run() {
+    bd=$T/curlloop
+    mkdir -p "$bd"
+    say "curlloop: a bare libcurl loop beside the bridge: $N POSTs of the run's event to the same nginx"
+    if [ ! -s "$T/body.event" ]; then
+        # Without a throughput run: a real event of this run's shape.
+        start_cluster "$bd"
+        "$HELPERS/loadgen" --bootstrap "$BOOT" --topic subscription-events --count 1000 \
+            $SHAPE --accounts "$ACCOUNTS" >"$bd/loadgen.out" 2>"$bd/loadgen.err" ||
+            die "loadgen failed: $(cat "$bd/loadgen.err")"
+        event_body "$bd"
+        stop "$MOCK_PID" 10
+    fi
+    th=2
+    c=$((EP_MAX / th))
+    [ "$c" -ge 1 ] || c=1
+    modes=loop
+    [ -n "${BENCH_CURLLOOP_PERFORM:-}" ] && modes="loop perform"
+    for m in $modes; do
+        flag=""
+        [ "$m" = perform ] && flag=--perform
+        bare "curlloop-$m" "$HELPERS/curlloop" -t $th -c $c -n "$N" $flag "$T/body.event" \
+            "http://127.0.0.1:$NPORT/hook/curlloop-$m/1"
+        out=$(cat "$T/curlloop/curlloop-$m.out")
+        rate=$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($i == "requests/s") print $(i + 1) }')
+        own=$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($i == "cpu_us/request") print $(i + 1) }')
+        conns=$(echo "$out" | awk '{ for (i = 1; i < NF; i++) if ($i == "connects") print $(i + 1) }')
+        [ "$B_REQS" -eq "$N" ] || echo "  WARNING: nginx counted $B_REQS requests, not $N"
+        echo "  $out"
+        pcpu=""
+        [ -n "$B_CPU" ] && pcpu=" / $B_CPU (perf stat task-clock)"
+        echo "  curlloop${flag:+ $flag}: $rate requests/s, CPU $own us/request (its getrusage)$pcpu," \
+            "${B_SYS:-?} syscalls/request," \
+            "machine busy ${B_BUSY:-?}% of $NPROC CPUs, nginx ${B_NGINX:-?} us/request, $conns connections"
+        eval "CL_RATE_$m=\$rate CL_CPU_$m=\${B_CPU:-\$own} CL_SYS_$m=\$B_SYS CL_BUSY_$m=\$B_BUSY"
+        eval "CL_NGINX_$m=\$B_NGINX CL_CONNS_$m=\$conns"
+    done
+    if [ "$WRK_SECS" -gt 0 ] && [ "$CL_WRK_SECS" -gt 0 ]; then
+        wrk_script
+        bare wrk wrk -t "$WRK_THREADS" -c "$EP_MAX" -d "${CL_WRK_SECS}s" -s "$T/wrk-post.lua" \
+            "http://127.0.0.1:$NPORT/hook/curlloop-wrk/1"
+        grep -q 'Non-2xx' "$bd/wrk.out" && die "nginx answered wrk with non-2xx (see $bd/wrk.out)"
+        rate=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$bd/wrk.out")
+        echo "  wrk -t$WRK_THREADS -c$EP_MAX -d${CL_WRK_SECS}s: $rate requests/s, $B_REQS requests," \
+            "CPU ${B_CPU:-?} us/request (perf stat task-clock), ${B_SYS:-?} syscalls/request," \
+            "machine busy ${B_BUSY:-?}%, nginx ${B_NGINX:-?} us/request"
+        CL_RATE_wrk=$rate CL_CPU_wrk=$B_CPU CL_SYS_wrk=$B_SYS CL_BUSY_wrk=$B_BUSY
+        CL_NGINX_wrk=$B_NGINX CL_CONNS_wrk=$EP_MAX
+    fi
 }
 
 # ---- isolation (issue 9) ------------------------------------------------
@@ -1177,12 +1321,16 @@ for k in $KS; do
     eval "RATE_$k='' CPU_$k='' CPUS_$k='' RSS_$k='' PEAKCONN_$k='' P50_$k='' P99_$k=''"
     eval "LIMIT_$k='' EMPTY_$k='' SYS_$k='' SYSS_$k=''"
     eval "HRATE_$k='' HCPU_$k='' HCPUS_$k='' HRSS_$k='' HPEAKCONN_$k='' HLIMIT_$k='' HEMPTY_$k=''"
-    eval "HSYS_$k='' HSYSS_$k='' HHS_$k='' HCONN_$k='' CONN_$k=''"
+    eval "HSYS_$k='' HSYSS_$k='' HHS_$k='' HCONN_$k='' CONN_$k='' NGINXCPU_$k='' HNGINXCPU_$k='' BUSY_$k=''"
 done
 TLS_NEGOTIATED=""
 PLOTS=""
 RSS10K="" RSS10K_INFLIGHT=""
 case " $RUNS " in *" throughput "*) for k in $KS; do throughput "$k"; done ;; esac
+for m in loop perform wrk; do
+    eval "CL_RATE_$m='' CL_CPU_$m='' CL_SYS_$m='' CL_BUSY_$m='' CL_NGINX_$m='' CL_CONNS_$m=''"
+done
+case " $RUNS " in *" curlloop "*) curlloop_run ;; esac
 case " $RUNS " in *" https "*) for k in $KS; do throughput "$k" https; done ;; esac
 case " $RUNS " in *" rss "*) throughput 1 rss ;; esac
 case " $RUNS " in *" latency "*) for k in $KS; do latency "$k"; done ;; esac
@@ -1309,6 +1457,30 @@ iso_rows() {
     printf 'p99 latency ms at %s events/s\t%s\t%s\t%s\n' "$RATE" "$ISO_P99_without" \
         "$(ratio "$ISO_P99_with" "$ISO_P99_without" 2 '<=')" 'within 2x'
 }
+# cl_rows: the bridge (throughput, K=1) beside the curlloop run's clients,
+# when it was run.
+cl_rows() {
+    printf 'per request, one endpoint, %s connections, %s B POSTs to the same nginx' "$EP_MAX" "$SIZE"
+    printf '\tbridge (throughput K=1, steady phase)\tbare libcurl loop (curlloop)'
+    [ -n "$CL_RATE_perform" ] && printf '\tcurlloop --perform'
+    printf '\twrk\n'
+    cl_row() { # LABEL BRIDGE-VAR CURLLOOP-VAR
+        eval "v=\${$2_1:-}"
+        printf '%s\t%s' "$1" "${v:-not run}"
+        for m in loop perform wrk; do
+            [ $m = perform ] && [ -z "$CL_RATE_perform" ] && continue
+            eval "v=\${$3_$m:-}"
+            printf '\t%s' "${v:-not run}"
+        done
+        printf '\n'
+    }
+    cl_row 'requests/s (bridge: steady deliveries/s)' RATE CL_RATE
+    cl_row 'CPU us per request (bridge: steady phase; others: perf stat task-clock)' CPUS CL_CPU
+    cl_row 'syscalls per request (perf stat)' SYSS CL_SYS
+    cl_row "machine busy, % of $NPROC CPUs" BUSY CL_BUSY
+    cl_row 'nginx CPU us per request (bridge: whole run)' NGINXCPU CL_NGINX
+    cl_row 'connections' CONN CL_CONNS
+}
 ratio() { # VALUE BASE LIMIT OP: "VALUE (x0.97 ok)" or "... MISSED"
     awk -v v="$1" -v b="$2" -v l="$3" -v op="$4" 'BEGIN {
         if (v == "" || b == "" || b + 0 == 0) { print v; exit }
@@ -1355,6 +1527,10 @@ txt() { # rows as padded text
         "quantiles estimated from fixed buckets"
     echo
     md
+    if [ -n "$CL_RATE_loop" ]; then
+        echo
+        md cl_rows
+    fi
     if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
         echo
         md iso_rows
@@ -1374,6 +1550,10 @@ echo
 txt
 if [ -n "$TLS_NEGOTIATED" ]; then
     echo "HTTPS: negotiated by the bridge: $TLS_NEGOTIATED"
+fi
+if [ -n "$CL_RATE_loop" ]; then
+    echo
+    txt cl_rows
 fi
 if [ -n "$ISO_RATE_with$ISO_P99_with" ]; then
     echo
