@@ -71,7 +71,8 @@
 #define LEAVE_EXTRA_MS 5000     /* leave_group: beyond a revoke's own wait */
 #define PREFETCH_CHECK_EVERY 32 /* records between looks at librdkafka's queue */
 /* wake_fetchers does not wait for the answers: with a timeout of 0,
- * rd_kafka_offsets_for_times sends the requests and returns (rdkafka.c:
+ * rd_kafka_offsets_for_times sends the requests (when every partition's
+ * leader is known: prefetch_wake_sent) and returns (rdkafka.c:
  * a late answer meets a destroyed reply queue, and its callback returns on
  * __DESTROY).  The request is what wakes the broker thread; its answer is
  * of no use. */
