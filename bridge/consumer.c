@@ -71,7 +71,8 @@
 #define LEAVE_EXTRA_MS 5000     /* leave_group: beyond a revoke's own wait */
 #define PREFETCH_CHECK_EVERY 32 /* records between looks at librdkafka's queue */
 /* wake_fetchers does not wait for the answers: with a timeout of 0,
- * rd_kafka_offsets_for_times sends the requests and returns (rdkafka.c:
+ * rd_kafka_offsets_for_times sends the requests (when every partition's
+ * leader is known: prefetch_wake_sent) and returns (rdkafka.c:
  * a late answer meets a destroyed reply queue, and its callback returns on
  * __DESTROY).  The request is what wakes the broker thread; its answer is
  * of no use. */
@@ -632,11 +633,14 @@ static void wake_fetchers(struct consumer *c)
     }
     if (list->cnt > 0) {
         rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, list, FETCH_WAKE_TIMEOUT_MS);
-        metrics_inc(M_fetch_wakeups);
-        /* __TIMED_OUT is the normal result: nobody waits for the answers.
-         * Another error (no leader known, say) sent nothing. */
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
-            log_debug("%s: waking the fetchers: %s", c->name, rd_kafka_err2str(err));
+        /* Counted only when a request was handed to a leader's broker
+         * thread: __TIMED_OUT is also what a call that found no leader yet
+         * returns, having sent nothing (prefetch_wake_sent). */
+        if (prefetch_wake_sent(err, list) > 0) {
+            metrics_inc(M_fetch_wakeups);
+        } else {
+            log_debug("%s: waking the fetchers: no request sent (%s)", c->name,
+                      rd_kafka_err2str(err));
         }
     }
     rd_kafka_topic_partition_list_destroy(list);

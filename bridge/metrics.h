@@ -79,8 +79,8 @@
       "Times a partition was paused with its offset tracker at its bound (records resolved "       \
       "behind an unresolved one)")                                                                 \
     X(fetch_wakeups, "kafka_fetch_wakeups_total", "",                                              \
-      "Wake requests the consumer sent librdkafka's fetchers after its queue drained "             \
-      "(prefetch.h)")
+      "Wakes of librdkafka's fetchers after the consumer's queue drained: calls that handed a "    \
+      "ListOffsets request to a partition leader's broker thread (prefetch.h)")
 
 enum metrics_counter {
 #define METRICS_ENUM(name, family, labels, help) M_##name,

@@ -44,3 +44,33 @@ int prefetch_decide(struct prefetch *p, int64_t queued, int64_t now_ms)
     p->wakes++;
     return 1;
 }
+
+/* rd_kafka_offsets_for_times in librdkafka 2.0.2 (rdkafka.c) first finds
+ * each partition's leader (rdkafka_partition.c,
+ * rd_kafka_topic_partition_list_query_leaders), setting every element's
+ * err: NO_ERROR for a partition whose leader is known, __IN_PROGRESS for
+ * one whose topic or leader is not known yet (a metadata request is then
+ * sent, and with a timeout of 0 the call returns at once with
+ * __TIMED_OUT or __ALL_BROKERS_DOWN, having sent no ListOffsets at all), a
+ * permanent error for one with no leader (left out; __UNKNOWN_PARTITION
+ * when that is all of them).  When every partition was settled, one
+ * request goes to each leader's broker thread and, with nobody waiting for
+ * the answers, the call returns __TIMED_OUT (NO_ERROR would mean the
+ * answers came: sent too).  So: sent iff __TIMED_OUT or NO_ERROR and no
+ * element left __IN_PROGRESS, to the elements with NO_ERROR. */
+int prefetch_wake_sent(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t *list)
+{
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return 0;
+    }
+    int sent = 0;
+    for (int i = 0; i < list->cnt; i++) {
+        if (list->elems[i].err == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+            return 0;
+        }
+        if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            sent++;
+        }
+    }
+    return sent;
+}

@@ -14,14 +14,18 @@
  * partition's leader (consumer.c: a ListOffsets for the latest offset,
  * which changes nothing), whose broker thread then fetches again.
  *
- * Pure bookkeeping: the consumer thread owns a struct prefetch and does
- * the waking; tests/unit/test_prefetch.c drives the decisions.
+ * Bookkeeping, and the reading of what the wake's call returned
+ * (prefetch_wake_sent): the consumer thread owns a struct prefetch and
+ * does the waking; tests/unit/test_prefetch.c drives the decisions, and
+ * reads the call's results against librdkafka's own mock cluster.
  */
 #ifndef BRIDGE_PREFETCH_H
 #define BRIDGE_PREFETCH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
 
 /* Wakes at most this often. */
 #define PREFETCH_WAKE_MIN_MS 20
@@ -44,5 +48,10 @@ void prefetch_record(struct prefetch *p, size_t len);
 /* The queue holds `queued` records at now_ms (monotonic): returns 1 when
  * the fetchers should be woken now. */
 int prefetch_decide(struct prefetch *p, int64_t queued, int64_t now_ms);
+
+/* rd_kafka_offsets_for_times(rk, list, 0) returned err: the number of
+ * list's partitions whose leader was handed a ListOffsets request (the
+ * wake), 0 when none was (no leader known yet, all brokers down). */
+int prefetch_wake_sent(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t *list);
 
 #endif
