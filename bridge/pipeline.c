@@ -256,6 +256,11 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
     }
 }
 
+void pipeline_end(struct pipeline *pl)
+{
+    payload_home_drain(&pl->home);
+}
+
 int pipeline_saturated(struct pipeline *pl)
 {
     return atomic_load_explicit(&pl->in_flight, memory_order_relaxed) >=
