@@ -1,7 +1,9 @@
 /*
  * attempts: one JSON record per attempt, built with jansson (the answer's
  * first bytes as text when they are UTF-8, else base64), produced without
- * blocking on a producer of its own (see attempts.h).
+ * blocking on a producer of its own (see attempts.h).  The text is written
+ * by the worker that logs the attempt and freed by it once librdkafka has
+ * copied it.
  */
 #include "attempts.h"
 
@@ -188,12 +190,16 @@ void attempts_log(struct attempts *a, const struct delivery *dl)
         dropped(a, "the record could not be built");
         return;
     }
+    /* Copied (F_COPY): librdkafka puts the value in the one allocation it
+     * makes for the message anyway, next to the key, and the text is freed
+     * here, on the worker that made it, rather than on librdkafka's thread
+     * (a free into another thread's malloc arena takes its lock). */
     rd_kafka_resp_err_t err = rd_kafka_producev(
         a->rk, RD_KAFKA_V_TOPIC(a->conf->kafka.attempts_topic),
         RD_KAFKA_V_KEY(dl->event_id, strlen(dl->event_id)), RD_KAFKA_V_VALUE(value, len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    free(value);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        free(value); /* not taken: the queue is full */
-        dropped(a, rd_kafka_err2str(err));
+        dropped(a, rd_kafka_err2str(err)); /* the queue is full */
     }
 }

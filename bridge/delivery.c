@@ -2,11 +2,15 @@
  * delivery: the (event, endpoint) object that travels from the consumer to
  * the workers, the producer and the delay topics, and its JSON record form.
  * A delivery has one owner at a time (see delivery.h); only the payload is
- * shared, through an atomic reference count.
+ * shared, through an atomic reference count.  Memory (delivery.h): an
+ * event's deliveries and its body are one allocation, freed by the thread
+ * that made it (its payload_home); a lone delivery is one allocation with
+ * its strings.
  */
 #include "delivery.h"
 
 #include <limits.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +24,8 @@ struct payload *payload_new(const void *data, size_t len)
     struct payload *p = xmalloc(sizeof(*p) + len + 1);
     atomic_init(&p->refs, 1);
     p->len = len;
+    p->home = NULL;
+    p->next_home = NULL;
     memcpy(p->data, data, len);
     p->data[len] = '\0';
     return p;
@@ -33,25 +39,129 @@ struct payload *payload_ref(struct payload *p)
 
 void payload_unref(struct payload *p)
 {
-    if (p != NULL && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
-        free(p);
+    if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) {
+        return;
     }
+    struct payload_home *h = p->home;
+    if (h == NULL) {
+        free(p);
+        return;
+    }
+    /* Pushed onto its home (release: the drainer sees everything written
+     * to the block before). */
+    struct payload *old = atomic_load_explicit(&h->head, memory_order_relaxed);
+    do {
+        p->next_home = old;
+    } while (!atomic_compare_exchange_weak_explicit(&h->head, &old, p, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+void payload_home_drain(struct payload_home *h)
+{
+    if (atomic_load_explicit(&h->head, memory_order_relaxed) == NULL) {
+        return;
+    }
+    struct payload *p = atomic_exchange_explicit(&h->head, NULL, memory_order_acquire);
+    while (p != NULL) {
+        struct payload *next = p->next_home;
+        free(p);
+        p = next;
+    }
+}
+
+/* Room for s and its NUL (none for NULL). */
+static size_t room(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+/* Copies s to *pos and advances it; returns the copy (NULL for NULL). */
+static const char *put(char **pos, const char *s)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    size_t n = strlen(s) + 1;
+    char *copy = memcpy(*pos, s, n);
+    *pos += n;
+    return copy;
+}
+
+/* A fresh delivery in dl's memory: a new deliveryId, no attempts (their
+ * room the one kept inside), no source. */
+static void init(struct delivery *dl)
+{
+    memset(dl, 0, sizeof(*dl));
+    util_uuid4(dl->id);
+    dl->attempts = &dl->first;
+    dl->attempts_cap = 1;
+    dl->source_partition = -1;
+    dl->source_offset = -1;
 }
 
 struct delivery *delivery_new(const char *event_id, const char *event_type, const char *account_id,
                               const char *endpoint_id, const char *url, struct payload *body)
 {
-    struct delivery *dl = xcalloc(1, sizeof(*dl));
-    util_uuid4(dl->id);
-    dl->event_id = xstrdup(event_id);
-    dl->event_type = xstrdup(event_type);
-    dl->account_id = xstrdup(account_id);
-    dl->endpoint_id = xstrdup(endpoint_id);
-    dl->url = xstrdup(url);
+    struct delivery *dl = xmalloc(sizeof(*dl) + room(event_id) + room(event_type) +
+                                  room(account_id) + room(endpoint_id) + room(url));
+    init(dl);
+    char *pos = (char *)(dl + 1);
+    dl->event_id = put(&pos, event_id);
+    dl->event_type = put(&pos, event_type);
+    dl->account_id = put(&pos, account_id);
+    dl->endpoint_id = put(&pos, endpoint_id);
+    dl->url = put(&pos, url);
     dl->body = payload_ref(body);
-    dl->source_partition = -1;
-    dl->source_offset = -1;
     return dl;
+}
+
+struct delivery *delivery_new_event(const struct delivery_event *ev, struct endpoint *const *eps,
+                                    size_t n, struct payload_home *home)
+{
+    if (n == 0 || n > INT_MAX) {
+        return NULL;
+    }
+    /* [payload + body + NUL, padded][n deliveries][shared strings][each
+     * delivery's endpoint id and URL] */
+    size_t head = sizeof(struct payload) + ev->body_len + 1;
+    head =
+        (head + alignof(struct delivery) - 1) / alignof(struct delivery) * alignof(struct delivery);
+    size_t need = head + n * sizeof(struct delivery) + room(ev->event_id) + room(ev->event_type) +
+                  room(ev->account_id) + room(ev->source_topic);
+    for (size_t i = 0; i < n; i++) {
+        need += room(eps[i]->id) + room(eps[i]->url);
+    }
+    struct payload *p = xmalloc(need);
+    atomic_init(&p->refs, (int)n); /* one per delivery */
+    p->len = ev->body_len;
+    p->home = home;
+    p->next_home = NULL;
+    memcpy(p->data, ev->body, ev->body_len);
+    p->data[ev->body_len] = '\0';
+
+    struct delivery *dls = (struct delivery *)((char *)p + head);
+    char *pos = (char *)(dls + n);
+    const char *event_id = put(&pos, ev->event_id);
+    const char *event_type = put(&pos, ev->event_type);
+    const char *account_id = put(&pos, ev->account_id);
+    const char *topic = put(&pos, ev->source_topic);
+    for (size_t i = 0; i < n; i++) {
+        struct delivery *dl = &dls[i];
+        init(dl);
+        dl->next = i + 1 < n ? &dls[i + 1] : NULL;
+        dl->in_body = 1;
+        dl->event_id = event_id;
+        dl->event_type = event_type;
+        dl->account_id = account_id;
+        dl->endpoint_id = put(&pos, eps[i]->id);
+        dl->url = put(&pos, eps[i]->url);
+        dl->ep = eps[i];
+        dl->body = p;
+        dl->source_topic = topic;
+        dl->source_partition = ev->source_partition;
+        dl->source_offset = ev->source_offset;
+    }
+    return dls;
 }
 
 void delivery_destroy(struct delivery *dl)
@@ -63,17 +173,27 @@ void delivery_destroy(struct delivery *dl)
         free(dl->attempts[i].error);
         free(dl->attempts[i].response);
     }
-    free(dl->attempts);
-    free(dl->event_id);
-    free(dl->event_type);
-    free(dl->account_id);
-    free(dl->endpoint_id);
-    free(dl->url);
-    free(dl->source_topic);
+    if (dl->attempts != &dl->first) {
+        free(dl->attempts);
+    }
+    free(dl->own_url);
+    free(dl->own_topic);
     free(dl->replayed_from);
     endpoint_unref(dl->ep);
-    payload_unref(dl->body);
-    free(dl);
+    struct payload *body = dl->body;
+    if (!dl->in_body) {
+        free(dl);
+    }
+    /* Last: an event's last delivery goes with its body's allocation. */
+    payload_unref(body);
+}
+
+void delivery_set_url(struct delivery *dl, const char *url)
+{
+    char *copy = xstrdup(url);
+    free(dl->own_url);
+    dl->own_url = copy;
+    dl->url = copy;
 }
 
 struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t duration_ms,
@@ -88,8 +208,20 @@ struct attempt *delivery_add_attempt(struct delivery *dl, int64_t at_ms, int64_t
         memmove(gone, gone + 1, (dl->n_attempts - ATTEMPTS_KEEP_FIRST - 1) * sizeof(*gone));
         dl->n_attempts--;
         dl->attempts_omitted++;
-    } else {
-        dl->attempts = xrealloc(dl->attempts, (dl->n_attempts + 1) * sizeof(*dl->attempts));
+    } else if (dl->n_attempts == dl->attempts_cap) {
+        /* Grown in steps up to the most kept; out of the delivery's own
+         * room (the first attempt) on the second. */
+        size_t cap = dl->attempts_cap < 4 ? 4 : dl->attempts_cap * 2;
+        if (cap > ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST) {
+            cap = ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST;
+        }
+        if (dl->attempts == &dl->first) {
+            dl->attempts = xmalloc(cap * sizeof(*dl->attempts));
+            memcpy(dl->attempts, &dl->first, dl->n_attempts * sizeof(*dl->attempts));
+        } else {
+            dl->attempts = xrealloc(dl->attempts, cap * sizeof(*dl->attempts));
+        }
+        dl->attempts_cap = cap;
     }
     struct attempt *a = &dl->attempts[dl->n_attempts];
     a->n = (int)delivery_attempt_count(dl) + 1;
@@ -134,8 +266,10 @@ const struct attempt *delivery_last_attempt(const struct delivery *dl)
 
 void delivery_set_source(struct delivery *dl, const char *topic, int32_t partition, int64_t offset)
 {
-    free(dl->source_topic);
-    dl->source_topic = xstrdup(topic);
+    char *copy = topic != NULL ? xstrdup(topic) : NULL;
+    free(dl->own_topic);
+    dl->own_topic = copy;
+    dl->source_topic = copy;
     dl->source_partition = partition;
     dl->source_offset = offset;
 }

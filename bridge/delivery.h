@@ -7,6 +7,19 @@
  * callback, then the producer's delivery report.  Whoever holds it may
  * change it; nobody else reads it.  The body is shared, immutable and
  * reference counted, so the deliveries of one event share one copy.
+ *
+ * Memory: the router makes an event's deliveries in one allocation with the
+ * body (delivery_new_event): the body's bytes, then the deliveries, then
+ * their strings.  The body's reference count counts the deliveries; the
+ * last delivery_destroy hands the whole block to its home (a payload_home),
+ * and the thread that made it frees it there (payload_home_drain): the
+ * allocator's arena is then only ever touched by that thread, no lock is
+ * taken across threads.  A delivery made alone (delivery_new: the delay
+ * records, the tools) is one allocation with its strings and references
+ * its body.  A delivery keeps its first attempt in itself; more attempts,
+ * their texts and strings replaced after creation (delivery_set_url,
+ * delivery_set_source) are allocations of their own, freed at once by
+ * delivery_destroy on whatever thread it runs.
  */
 #ifndef BRIDGE_DELIVERY_H
 #define BRIDGE_DELIVERY_H
@@ -22,16 +35,33 @@
 struct endpoint;
 struct offsets_entry;
 
-/* An immutable, reference-counted byte buffer (the Event JSON). */
+struct payload_home;
+
+/* An immutable, reference-counted byte buffer (the Event JSON), possibly
+ * followed in its allocation by the deliveries made with it. */
 struct payload {
     atomic_int refs;
     size_t len;
-    char data[]; /* NUL-terminated after len bytes */
+    struct payload_home *home; /* where the last unref sends it, or NULL: freed at once */
+    struct payload *next_home; /* the home's list */
+    char data[];               /* NUL-terminated after len bytes */
 };
 
 struct payload *payload_new(const void *data, size_t len);
 struct payload *payload_ref(struct payload *p);
+/* Drops a reference; the last one frees p, or pushes it onto its home. */
 void payload_unref(struct payload *p);
+
+/* Where the allocations of one thread come back to be freed on it: any
+ * thread pushes (lock-free), the owning thread drains.  Zero-initialised
+ * is empty. */
+struct payload_home {
+    _Atomic(struct payload *) head;
+};
+
+/* Frees every payload pushed onto h so far.  Thread: h's owner (or any
+ * thread once no other can push). */
+void payload_home_drain(struct payload_home *h);
 
 /* What an attempt's answer means, decided where the answer is read. */
 enum delivery_outcome {
@@ -70,11 +100,14 @@ struct delivery {
     struct delivery *next; /* link for whichever queue holds it */
 
     char id[UTIL_UUID_LEN]; /* deliveryId */
-    char *event_id;
-    char *event_type;
-    char *account_id;
-    char *endpoint_id;
-    char *url;            /* the endpoint's URL when dispatched */
+    /* The strings live in the delivery's allocation (see Memory above), or
+     * are replacements it owns (own_url, own_topic): set them with
+     * delivery_set_url and delivery_set_source, never free them. */
+    const char *event_id;
+    const char *event_type;
+    const char *account_id;
+    const char *endpoint_id;
+    const char *url;      /* the endpoint's URL when dispatched */
     struct endpoint *ep;  /* a reference to the endpoint as dispatched (secrets), or NULL */
     struct payload *body; /* the Event object JSON, POSTed as is */
 
@@ -84,7 +117,7 @@ struct delivery {
     size_t n_attempts;        /* entries in attempts */
     size_t attempts_omitted;  /* attempts made but no longer kept */
 
-    char *source_topic; /* where the event came from */
+    const char *source_topic; /* where the event came from, or NULL */
     int32_t source_partition;
     int64_t source_offset;
     char *replayed_from; /* reserved for the dead-letter tool; NULL */
@@ -102,13 +135,45 @@ struct delivery {
     /* Bookkeeping of the thread that consumed the record. */
     struct offsets_entry *entry; /* released once the delivery is resolved */
     int64_t record_ts_ms;        /* the consumed record's Kafka timestamp (latency) */
+
+    /* Memory (delivery.c only). */
+    int in_body;          /* lives in body's allocation (delivery_new_event) */
+    size_t attempts_cap;  /* entries attempts has room for */
+    char *own_url;        /* url when replaced after creation, or NULL */
+    char *own_topic;      /* source_topic when set after creation, or NULL */
+    struct attempt first; /* attempts' room until a second attempt */
 };
 
-/* A new delivery for an event (fields copied, body referenced), with a
- * fresh deliveryId and no attempts. */
+/* A new delivery for an event (fields copied into its allocation, body
+ * referenced), with a fresh deliveryId and no attempts. */
 struct delivery *delivery_new(const char *event_id, const char *event_type, const char *account_id,
                               const char *endpoint_id, const char *url, struct payload *body);
+
+/* What the deliveries of one consumed event share. */
+struct delivery_event {
+    const char *event_id;
+    const char *event_type;
+    const char *account_id;
+    const char *source_topic;
+    int32_t source_partition;
+    int64_t source_offset;
+    const void *body; /* the event's bytes, copied */
+    size_t body_len;
+};
+
+/* The n >= 1 deliveries of ev, one to each of eps (each takes over the
+ * reference to its endpoint, as dl->ep), made in one allocation with a copy
+ * of the body, with fresh deliveryIds and no attempts; linked through
+ * ->next in eps' order, the first returned.  The last of them destroyed
+ * sends the allocation to home (NULL: frees it there). */
+struct delivery *delivery_new_event(const struct delivery_event *ev, struct endpoint *const *eps,
+                                    size_t n, struct payload_home *home);
+
+/* Frees what dl owns and drops its body (see Memory above). */
 void delivery_destroy(struct delivery *dl);
+
+/* Replaces the URL (a copy). */
+void delivery_set_url(struct delivery *dl, const char *url);
 
 /* Appends an attempt (numbered after every attempt made so far); error may
  * be NULL, and is kept cut to ATTEMPT_ERROR_MAX bytes on a character
@@ -123,6 +188,7 @@ const struct attempt *delivery_last_attempt(const struct delivery *dl);
 /* Keeps the first ATTEMPT_RESPONSE_MAX bytes of an answer's body in a. */
 void delivery_set_response(struct attempt *a, const char *body, size_t len);
 
+/* Sets the source (the topic copied; NULL for none). */
 void delivery_set_source(struct delivery *dl, const char *topic, int32_t partition, int64_t offset);
 
 /* The delay-topic record value (DESIGN section 3), as a malloc'd string;

@@ -443,6 +443,7 @@ out:
     regsync_stop(regsync);
     kafka_creator_join(creator);
     producer_stop(pl.producer);
+    pipeline_end(&pl); /* every delivery has ended: free the events left */
     if (pl.conf != NULL) {
         log_stats(&pl, NULL, NULL, "final stats");
     }

@@ -2,7 +2,11 @@
  * pipeline: the outcome of each attempt, decided by the schedule, and the
  * bookkeeping that ends a delivery.  pipeline_attempt_done runs on worker
  * threads; `produced` runs on the producer's poll thread (or main, while it
- * flushes).  Nothing here blocks on the network.
+ * flushes).  Nothing here blocks on the network.  A delivery ends in
+ * finish (delivery_destroy): the last delivery of a routed event hands the
+ * event's allocation back to pl->home, and the events consumer's thread,
+ * which made it, frees it (router.c); pipeline_end frees what is left at
+ * exit.
  */
 #include "pipeline.h"
 
@@ -254,6 +258,11 @@ void pipeline_attempt_done(struct delivery *dl, void *opaque)
         finish(pl, dl, 1);
         break;
     }
+}
+
+void pipeline_end(struct pipeline *pl)
+{
+    payload_home_drain(&pl->home);
 }
 
 int pipeline_saturated(struct pipeline *pl)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delivery.h"
+
 struct attempts;
 struct conf;
 struct consumer;
@@ -33,6 +35,12 @@ struct pipeline {
     struct deliver *deliver;
     struct attempts *attempts; /* NULL when the attempts log is off */
     atomic_long in_flight;     /* deliveries handed to the pipeline, not yet ended */
+
+    /* The router's events (their deliveries and body, one allocation each)
+     * come back here when their last delivery has ended, on any thread;
+     * the events consumer's thread frees them (router.c), and main once
+     * every thread that could push has stopped (pipeline_end). */
+    struct payload_home home;
 
     /* The delay consumer, told to refresh its subscription the first time a
      * delay topic takes a record (a topic the cluster auto-created, or one
@@ -66,6 +74,10 @@ enum producer_verdict pipeline_send_done(void *send, enum producer_status status
 
 /* The deliver_done_cb given to the workers. */
 void pipeline_attempt_done(struct delivery *dl, void *opaque);
+
+/* Frees what is left in pl->home.  Thread: main, after the workers, the
+ * producer and the consumers have stopped. */
+void pipeline_end(struct pipeline *pl);
 
 /* 1 when in_flight has reached delivery.max_in_flight: consumers pause. */
 int pipeline_saturated(struct pipeline *pl);

@@ -244,8 +244,7 @@ static void retry_record(struct retry *r, rd_kafka_message_t *rkm, struct offset
         return;
     }
     /* The endpoint as it is now: its current URL and secrets. */
-    free(dl->url);
-    dl->url = xstrdup(ep->url);
+    delivery_set_url(dl, ep->url);
     endpoint_unref(dl->ep);
     dl->ep = ep;
     metrics_inc(M_deliveries_retried);

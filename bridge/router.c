@@ -1,6 +1,9 @@
 /*
  * router: record -> deliveries.  Consumer thread only; deliveries leave it
- * through pipeline_dispatch.
+ * through pipeline_dispatch.  An event's deliveries are one allocation
+ * (delivery_new_event) whose home is pl->home: they come back there when
+ * the last of them ends, on whatever thread, and are freed here, on the
+ * thread that allocated them, at the consumer's next loop turn (on_tick).
  */
 #include "router.h"
 
@@ -62,29 +65,40 @@ static void on_message(struct consumer *c, rd_kafka_message_t *rkm, void *arg)
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
     int64_t now = util_now_ms();
-    struct payload *body = n > 0 ? payload_new(rkm->payload, rkm->len) : NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct delivery *dl =
-            delivery_new(ev.id, ev.type, ev.account_id, eps[i]->id, eps[i]->url, body);
-        dl->ep = eps[i]; /* the reference registry_match took */
-        delivery_set_source(dl, topic, rkm->partition, rkm->offset);
+    struct delivery_event de = {ev.id,          ev.type,     ev.account_id, topic,
+                                rkm->partition, rkm->offset, rkm->payload,  rkm->len};
+    /* The references registry_match took go to the deliveries. */
+    struct delivery *dl = delivery_new_event(&de, eps, n, &pl->home);
+    while (dl != NULL) {
+        struct delivery *next = dl->next;
+        dl->next = NULL;
         dl->first_attempt_ms = now;
         dl->due_ms = now;
         dl->record_ts_ms = ts;
         dl->entry = e;
         metrics_inc(M_deliveries_created);
         pipeline_dispatch(pl, dl);
+        dl = next;
     }
-    payload_unref(body);
     if (eps != stack) {
         free(eps);
     }
     rd_kafka_message_destroy(rkm);
 }
 
+/* Each loop turn: frees the events whose deliveries have all ended. */
+static int64_t on_tick(struct consumer *c, void *arg)
+{
+    (void)c;
+    struct pipeline *pl = arg;
+    payload_home_drain(&pl->home);
+    return -1;
+}
+
 void router_handler(struct consumer_handler *h, struct pipeline *pl)
 {
     memset(h, 0, sizeof(*h));
     h->on_message = on_message;
+    h->on_tick = on_tick;
     h->arg = pl;
 }

@@ -162,10 +162,8 @@ static void test_same_as_jansson(void **state)
 {
     (void)state;
     struct delivery *dl = make();
-    free(dl->event_type);
-    dl->event_type = xstrdup("Sub\"\\\b\f\n\r\t\x01\x7f/\xc3\xa9\xff");
-    free(dl->url);
-    dl->url = xstrdup("https://hooks.example.com/\xe2\x82 \xf0\x9f\x98\x80");
+    dl->event_type = "Sub\"\\\b\f\n\r\t\x01\x7f/\xc3\xa9\xff"; /* not owned: never freed */
+    delivery_set_url(dl, "https://hooks.example.com/\xe2\x82 \xf0\x9f\x98\x80");
     struct attempt *a = delivery_add_attempt(dl, T0, 7, 0, "reset \xc0\x80 by peer");
     delivery_set_response(a, "ok\0\xc3\xa9\"", 6);
     dl->outcome = OUTCOME_RETRY;

@@ -11,11 +11,13 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "delivery.h"
+#include "endpoint.h"
 
 #define EVENT_ID "0f1d5918-052d-4915-89a7-8cc9c4d33492"
 #define ACCOUNT_ID "0b98ef2c-f739-45f1-81e3-b2def2bb868f"
@@ -591,6 +593,111 @@ static void test_attempts(void **state)
     delivery_destroy(dl);
 }
 
+/* ---- memory: one allocation per event, freed at its home ------------------ */
+
+static struct endpoint *test_endpoint(const char *id, const char *url)
+{
+    struct endpoint *ep = endpoint_new();
+    ep->id = xstrdup(id);
+    ep->url = xstrdup(url);
+    return ep;
+}
+
+static void *destroy_on_thread(void *arg)
+{
+    delivery_destroy(arg);
+    return NULL;
+}
+
+/*
+ * An event's deliveries share its body and its strings in one allocation;
+ * each carries its own endpoint; the allocation goes to its home only when
+ * the last of them is destroyed (on another thread here, as a worker
+ * does), and is freed by the home's owner (drain), not before.
+ */
+static void test_event_in_one_allocation(void **state)
+{
+    (void)state;
+    struct endpoint *eps[3] = {test_endpoint("ep-a", "http://a.example/x"),
+                               test_endpoint("ep-b", "http://b.example/y"),
+                               test_endpoint("ep-c", URL)};
+    struct payload_home home = {NULL};
+    struct delivery_event ev = {EVENT_ID, "Subscribe", ACCOUNT_ID, "subscription-events",
+                                4,        99,          seed_body,  strlen(seed_body)};
+    struct delivery *dl = delivery_new_event(&ev, eps, 3, &home);
+    struct delivery *d[3];
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(dl);
+        d[i] = dl;
+        dl = dl->next;
+        d[i]->next = NULL;
+    }
+    assert_null(dl);
+    struct payload *body = d[0]->body;
+    assert_int_equal(atomic_load(&body->refs), 3);
+    assert_int_equal(body->len, strlen(seed_body));
+    assert_string_equal(body->data, seed_body);
+    for (size_t i = 0; i < 3; i++) {
+        assert_ptr_equal(d[i]->body, body);
+        assert_ptr_equal(d[i]->ep, eps[i]); /* the reference passed on */
+        assert_string_equal(d[i]->endpoint_id, eps[i]->id);
+        assert_string_equal(d[i]->url, eps[i]->url);
+        assert_string_equal(d[i]->event_id, EVENT_ID);
+        assert_string_equal(d[i]->event_type, "Subscribe");
+        assert_string_equal(d[i]->account_id, ACCOUNT_ID);
+        assert_string_equal(d[i]->source_topic, "subscription-events");
+        assert_int_equal(d[i]->source_partition, 4);
+        assert_int_equal(d[i]->source_offset, 99);
+        assert_int_equal(strlen(d[i]->id), 36);
+        assert_int_equal(d[i]->n_attempts, 0);
+        assert_null(delivery_last_attempt(d[i]));
+    }
+    assert_string_not_equal(d[0]->id, d[1]->id);
+
+    /* Records, attempts (past the one kept inside) and replaced strings
+     * work as for a lone delivery. */
+    for (int i = 0; i < ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST + 3; i++) {
+        (void)delivery_add_attempt(d[1], T0 + i, 1, 503, i % 2 ? "timeout" : NULL);
+    }
+    assert_int_equal(delivery_attempt_count(d[1]), ATTEMPTS_KEEP_FIRST + ATTEMPTS_KEEP_LATEST + 3);
+    assert_int_equal(d[1]->attempts[0].at_ms, T0);
+    delivery_set_url(d[2], "http://c.example/new");
+    delivery_set_source(d[2], "elsewhere", 1, 2);
+    size_t len = 0;
+    char *rec = delivery_to_record(d[2], &len);
+    assert_non_null(rec);
+    char err[256];
+    struct delivery *back = delivery_from_record(rec, len, err, sizeof(err));
+    assert_non_null(back);
+    assert_string_equal(back->url, "http://c.example/new");
+    assert_string_equal(back->source_topic, "elsewhere");
+    assert_string_equal(back->body->data, seed_body);
+    assert_null(back->body->home);
+    delivery_destroy(back);
+    free(rec);
+
+    delivery_destroy(d[0]);
+    delivery_destroy(d[2]);
+    assert_null(atomic_load(&home.head)); /* d[1] still uses it */
+    assert_int_equal(atomic_load(&body->refs), 1);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, destroy_on_thread, d[1]), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    /* Handed back, not freed by that thread: the drain frees it (valgrind
+     * and ASan see a leak otherwise). */
+    assert_ptr_equal(atomic_load(&home.head), body);
+    payload_home_drain(&home);
+    assert_null(atomic_load(&home.head));
+    payload_home_drain(&home); /* empty: nothing */
+
+    /* No home: the last delivery frees it. */
+    struct endpoint *one = test_endpoint("ep-a", "http://a.example/x");
+    dl = delivery_new_event(&ev, &one, 1, NULL);
+    assert_null(dl->next);
+    delivery_destroy(dl);
+    assert_null(delivery_new_event(&ev, NULL, 0, NULL));
+}
+
 /*
  * An error text cut at ATTEMPT_ERROR_MAX bytes is cut on a UTF-8 character
  * boundary: a split character would make the attempt invalid JSON, and the
@@ -802,12 +909,10 @@ static void test_writer_same_as_jansson(void **state)
     /* Every character jansson escapes, non-ASCII text, DEL and '/', an
      * error with invalid bytes (repaired), no source topic, omitted
      * attempts, replayedFrom, times and statuses that are null. */
-    free(dl->event_type);
-    dl->event_type =
-        xstrdup("Sub\"scr\\ibe\b\f\n\r\t\x01\x1f\x7f/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    dl->event_type = /* not owned: never freed */
+        "Sub\"scr\\ibe\b\f\n\r\t\x01\x1f\x7f/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
     (void)delivery_add_attempt(dl, 0, -1, 0, "bad \xff\xfe bytes \xe2\x82 cut");
-    free(dl->source_topic);
-    dl->source_topic = NULL;
+    delivery_set_source(dl, NULL, dl->source_partition, dl->source_offset);
     dl->attempts_omitted = 12345;
     dl->replayed_from = xstrdup("dlq:webhook-dead-letters/2/77");
     dl->first_attempt_ms = 0;
@@ -822,8 +927,7 @@ static void test_writer_same_as_jansson(void **state)
     check_same_as_jansson(dl);
 
     /* A field jansson refuses (invalid UTF-8) fails both ways. */
-    free(dl->url);
-    dl->url = xstrdup("https://x.example/\xff");
+    delivery_set_url(dl, "https://x.example/\xff");
     size_t len = 0;
     assert_null(delivery_to_record(dl, &len));
     assert_null(delivery_record_meta(dl));
@@ -849,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_writer_same_as_jansson),
         cmocka_unit_test(test_status_out_of_range),
         cmocka_unit_test(test_event_bytes_anywhere),
+        cmocka_unit_test(test_event_in_one_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
