@@ -639,6 +639,8 @@ static void wake_fetchers(struct consumer *c)
         if (prefetch_wake_sent(err, list) > 0) {
             metrics_inc(M_fetch_wakeups);
         } else {
+            /* tried again at a later look at the queue */
+            prefetch_unsent(&c->prefetch);
             log_debug("%s: waking the fetchers: no request sent (%s)", c->name,
                       rd_kafka_err2str(err));
         }

@@ -45,6 +45,12 @@ int prefetch_decide(struct prefetch *p, int64_t queued, int64_t now_ms)
     return 1;
 }
 
+void prefetch_unsent(struct prefetch *p)
+{
+    p->high = 1;
+    p->wakes--;
+}
+
 /* rd_kafka_offsets_for_times in librdkafka 2.0.2 (rdkafka.c) first finds
  * each partition's leader (rdkafka_partition.c,
  * rd_kafka_topic_partition_list_query_leaders), setting every element's

@@ -49,6 +49,11 @@ void prefetch_record(struct prefetch *p, size_t len);
  * the fetchers should be woken now. */
 int prefetch_decide(struct prefetch *p, int64_t queued, int64_t now_ms);
 
+/* The wake prefetch_decide asked for sent nothing (prefetch_wake_sent
+ * said 0): the queue counts as still drained after a fill, so the next
+ * decision, PREFETCH_WAKE_MIN_MS later at the earliest, tries again. */
+void prefetch_unsent(struct prefetch *p);
+
 /* rd_kafka_offsets_for_times(rk, list, 0) returned err: the number of
  * list's partitions whose leader was handed a ListOffsets request (the
  * wake), 0 when none was (no leader known yet, all brokers down). */

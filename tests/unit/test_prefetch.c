@@ -74,6 +74,24 @@ static void test_not_twice_in_a_row(void **state)
     assert_int_equal(prefetch_decide(&p, 0, 1000 + PREFETCH_WAKE_MIN_MS), 1);
 }
 
+/* A wake that sent nothing (no leader known yet) is tried again at a
+ * later decision, not only after the next fill. */
+static void test_unsent_tried_again(void **state)
+{
+    (void)state;
+    struct prefetch p;
+    fill(&p);
+    assert_int_equal(prefetch_decide(&p, 9000, 1000), 0);
+    assert_int_equal(prefetch_decide(&p, 100, 1000), 1);
+    prefetch_unsent(&p);
+    assert_int_equal(p.wakes, 0);
+    assert_int_equal(prefetch_decide(&p, 100, 1005), 0); /* within PREFETCH_WAKE_MIN_MS */
+    assert_int_equal(prefetch_decide(&p, 50, 1000 + PREFETCH_WAKE_MIN_MS), 1);
+    assert_int_equal(p.wakes, 1);
+    /* sent this time: once per fill again */
+    assert_int_equal(prefetch_decide(&p, 0, 2000), 0);
+}
+
 /* Small records: the record bound (queued.min.messages) fills first. */
 static void test_record_bound(void **state)
 {
@@ -199,11 +217,9 @@ static void test_wake_sent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wakes_once_per_fill),
-        cmocka_unit_test(test_never_near_the_bound),
-        cmocka_unit_test(test_not_twice_in_a_row),
-        cmocka_unit_test(test_record_bound),
-        cmocka_unit_test(test_average),
+        cmocka_unit_test(test_wakes_once_per_fill), cmocka_unit_test(test_never_near_the_bound),
+        cmocka_unit_test(test_not_twice_in_a_row),  cmocka_unit_test(test_unsent_tried_again),
+        cmocka_unit_test(test_record_bound),        cmocka_unit_test(test_average),
         cmocka_unit_test(test_wake_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
