@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,17 @@ static int digits(const char *p, int n)
  * before the next is looked at).  Times the writer cannot write back (at or
  * before the epoch, after 9999) are refused, so a record read is a record
  * that can be written again. */
+long util_parse_count(const char *s, long min, long max)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    return v;
+}
+
 int util_parse_time(const char *s, int64_t *ms)
 {
     int year = digits(s, 4);

@@ -37,6 +37,10 @@ void util_format_time(int64_t ms, char *buf, size_t size);
 #define UTIL_TIME_MAX_MS 253402300799999LL
 int util_parse_time(const char *s, int64_t *ms) WB_MUST_CHECK;
 
+/* A whole decimal number in [min, max] (min >= 0: command-line counts,
+ * ports, seconds), or -1 when s is anything else. */
+long util_parse_count(const char *s, long min, long max);
+
 /* A random (version 4) UUID in canonical text form; buf needs 37 bytes. */
 #define UTIL_UUID_LEN 37
 void util_uuid4(char *buf);

@@ -52,6 +52,8 @@
 
 #include <curl/curl.h>
 
+#include "util.h"
+
 #define MAX_THREADS 64
 #define MAX_CONCURRENCY 4096
 #define MAX_FDS 65536
@@ -460,17 +462,6 @@ static void loop_free(struct loop *l)
     free(l->fds);
 }
 
-static long parse_num(const char *s, long min, long max)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    return v;
-}
-
 /* The whole of path into *buf (malloc'd); its length, or -1. */
 static long read_file(const char *path, char **buf)
 {
@@ -524,13 +515,13 @@ int main(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "t:c:n:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 't':
-            threads = parse_num(optarg, 1, MAX_THREADS);
+            threads = util_parse_count(optarg, 1, MAX_THREADS);
             break;
         case 'c':
-            conc = parse_num(optarg, 1, MAX_CONCURRENCY);
+            conc = util_parse_count(optarg, 1, MAX_CONCURRENCY);
             break;
         case 'n':
-            n = parse_num(optarg, 1, 1000000000L);
+            n = util_parse_count(optarg, 1, 1000000000L);
             break;
         case 'p':
             perform = true;

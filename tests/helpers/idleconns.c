@@ -33,17 +33,6 @@
 #define MAX_COUNT 100000
 #define RESERVED_FDS 16
 
-static long parse_num(const char *s, long min, long max)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    return v;
-}
-
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -78,9 +67,9 @@ int main(int argc, char **argv)
     long long start, first = -1, last = -1;
     int rc = 1;
 
-    if (argc != 4 || (port = parse_num(argv[1], 1, 65535)) < 0 ||
-        (count = parse_num(argv[2], 1, MAX_COUNT)) < 0 ||
-        (seconds = parse_num(argv[3], 0, 3600)) < 0) {
+    if (argc != 4 || (port = util_parse_count(argv[1], 1, 65535)) < 0 ||
+        (count = util_parse_count(argv[2], 1, MAX_COUNT)) < 0 ||
+        (seconds = util_parse_count(argv[3], 0, 3600)) < 0) {
         fprintf(stderr, "usage: idleconns PORT COUNT SECONDS\n");
         return 2;
     }

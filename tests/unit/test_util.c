@@ -157,13 +157,25 @@ static void test_base64(void **state)
     free(s);
 }
 
+static void test_parse_count(void **state)
+{
+    (void)state;
+    assert_int_equal(util_parse_count("64", 1, 100), 64);
+    assert_int_equal(util_parse_count("0", 0, 100), 0);
+    assert_int_equal(util_parse_count("0", 1, 100), -1);
+    assert_int_equal(util_parse_count("101", 1, 100), -1);
+    assert_int_equal(util_parse_count("", 1, 100), -1);
+    assert_int_equal(util_parse_count("12x", 1, 100), -1);
+    assert_int_equal(util_parse_count("99999999999999999999", 1, 100), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid4),           cmocka_unit_test(test_is_uuid),
         cmocka_unit_test(test_time_round_trip), cmocka_unit_test(test_parse_time_forms),
         cmocka_unit_test(test_base64),          cmocka_unit_test(test_parse_time_hostile),
-        cmocka_unit_test(test_errf_utf8),
+        cmocka_unit_test(test_errf_utf8),       cmocka_unit_test(test_parse_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
